@@ -1,0 +1,111 @@
+using System.Collections.Immutable;
+
+namespace OrleansChat.Grains.Interfaces;
+
+/// <summary>A stored chat message. <see cref="ClientId"/> is the id the sender chose (used for dedupe).</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.ChatMessage")]
+public sealed record ChatMessage(
+    [property: Id(0)] string Room,
+    [property: Id(1)] long Seq,
+    [property: Id(2)] string User,
+    [property: Id(3)] string Text,
+    [property: Id(4)] DateTime Time,
+    [property: Id(5)] string ClientId);
+
+/// <summary>Presence change of a user in a room. <see cref="OriginConnection"/> is the connection whose
+/// join or leave caused it (the gateway does not echo the event to that connection); null when the
+/// change was caused by the cluster (an expired gateway).</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.PresenceChange")]
+public sealed record PresenceChange(
+    [property: Id(0)] string User,
+    [property: Id(1)] bool Joined,
+    [property: Id(2)] string? OriginConnection);
+
+/// <summary>Events of one room sent to one gateway in one call: messages in seq order, then presence.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.RoomEvents")]
+public sealed record RoomEvents(
+    [property: Id(0)] string Room,
+    [property: Id(1)] ImmutableArray<ChatMessage> Messages,
+    [property: Id(2)] ImmutableArray<PresenceChange> Presence);
+
+/// <summary>The connections one gateway holds in a room, per user. Sent on every subscription renewal so a
+/// re-activated grain (silo loss, idle collection) recovers presence without anyone rejoining.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.GatewayMembers")]
+public sealed record GatewayMembers(
+    [property: Id(0)] ImmutableDictionary<string, ImmutableArray<string>> ConnectionsByUser)
+{
+    public static GatewayMembers Empty { get; } = new(ImmutableDictionary<string, ImmutableArray<string>>.Empty);
+}
+
+[GenerateSerializer, Immutable, Alias("OrleansChat.SubscribeRequest")]
+public sealed record SubscribeRequest(
+    [property: Id(0)] string GatewayId,
+    [property: Id(1)] IRoomObserver Observer,
+    [property: Id(2)] TimeSpan Lifetime,
+    [property: Id(3)] GatewayMembers Members);
+
+/// <summary>Answer to a subscription: the room's latest seq, so the gateway can fetch any gap it missed.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.SubscribeResult")]
+public sealed record SubscribeResult([property: Id(0)] long Seq);
+
+[GenerateSerializer, Immutable, Alias("OrleansChat.JoinRequest")]
+public sealed record JoinRequest(
+    [property: Id(0)] string User,
+    [property: Id(1)] string GatewayId,
+    [property: Id(2)] string ConnectionId,
+    [property: Id(3)] long? Since);
+
+/// <summary><see cref="GatewaySubscribed"/> false tells the gateway its subscription is gone (the grain
+/// re-activated): it re-subscribes at once instead of waiting for its renewal timer.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.JoinResult")]
+public sealed record JoinResult(
+    [property: Id(0)] RoomError Error,
+    [property: Id(1)] long Seq,
+    [property: Id(2)] ImmutableArray<string> Members,
+    [property: Id(3)] ImmutableArray<ChatMessage> History,
+    [property: Id(4)] bool More,
+    [property: Id(5)] bool GatewaySubscribed);
+
+[GenerateSerializer, Immutable, Alias("OrleansChat.LeaveRequest")]
+public sealed record LeaveRequest(
+    [property: Id(0)] string User,
+    [property: Id(1)] string GatewayId,
+    [property: Id(2)] string ConnectionId);
+
+[GenerateSerializer, Immutable, Alias("OrleansChat.PostRequest")]
+public sealed record PostRequest(
+    [property: Id(0)] string User,
+    [property: Id(1)] string ClientId,
+    [property: Id(2)] string Text,
+    [property: Id(3)] string? GatewayId);
+
+/// <summary>Either <see cref="Message"/> (stored; for a resend, the original) or an <see cref="Error"/>.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.PostResult")]
+public sealed record PostResult(
+    [property: Id(0)] RoomError Error,
+    [property: Id(1)] ChatMessage? Message,
+    [property: Id(2)] bool Duplicate,
+    [property: Id(3)] bool GatewaySubscribed);
+
+[GenerateSerializer, Immutable, Alias("OrleansChat.HistoryQuery")]
+public sealed record HistoryQuery(
+    [property: Id(0)] long? Before,
+    [property: Id(1)] long? After,
+    [property: Id(2)] int Limit);
+
+[GenerateSerializer, Immutable, Alias("OrleansChat.HistoryResult")]
+public sealed record HistoryResult(
+    [property: Id(0)] RoomError Error,
+    [property: Id(1)] ImmutableArray<ChatMessage> Messages);
+
+/// <summary>Typed failures at the grain boundary; the gateway maps them to protocol error codes.</summary>
+[GenerateSerializer, Alias("OrleansChat.RoomError")]
+public enum RoomError
+{
+    None = 0,
+    BadRequest = 1,
+    BadRoom = 2,
+    TooLarge = 3,
+    /// <summary>The message store failed: the post may be retried with the same client id.</summary>
+    Unavailable = 4,
+}

@@ -1,0 +1,67 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+
+namespace OrleansChat.Grains;
+
+/// <summary>Wires a silo that hosts chat rooms. Used by the Silo host, by the Gateway in embedded mode
+/// and by test clusters, so every mode reads the same configuration keys.</summary>
+public static class ChatSiloHosting
+{
+    public const string DefaultClusterId = "orleanschat";
+    public const string DefaultServiceId = "OrleansChat";
+
+    /// <summary>Room grains and their message store (in memory unless <c>ConnectionStrings:Messages</c> is set).</summary>
+    public static ISiloBuilder AddChatRooms(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        silo.Services.AddOptions<RoomOptions>()
+            .Configure(options => options.MaxTextBytes = configuration.GetValue("Gateway:MaxTextBytes", options.MaxTextBytes))
+            .Validate(options => options.MaxTextBytes > 0, "Gateway:MaxTextBytes must be positive.")
+            .ValidateOnStart();
+        silo.Services.TryAddSingleton<IMessageStore, InMemoryMessageStore>();
+        return silo;
+    }
+
+    /// <summary>
+    /// Clustering from configuration: with <c>Orleans:Clustering:ProviderType</c> set (Redis), Orleans reads its
+    /// own keys; otherwise localhost clustering on <c>Orleans:Endpoints:SiloPort</c>/<c>GatewayPort</c> with
+    /// the primary silo at <c>Cluster:PrimarySiloPort</c>. With <paramref name="freePortsByDefault"/> (the
+    /// embedded silo) unset ports are chosen free, so several embedded gateways run side by side.
+    /// </summary>
+    public static ISiloBuilder UseChatClustering(this ISiloBuilder silo, IConfiguration configuration, bool freePortsByDefault)
+    {
+        if (!string.IsNullOrEmpty(configuration["Orleans:Clustering:ProviderType"]))
+        {
+            return silo;
+        }
+
+        var siloPort = configuration.GetValue<int?>("Orleans:Endpoints:SiloPort") ?? (freePortsByDefault ? FreeTcpPort() : 11111);
+        var gatewayPort = configuration.GetValue<int?>("Orleans:Endpoints:GatewayPort") ?? (freePortsByDefault ? FreeTcpPort() : 30000);
+        var primaryPort = configuration.GetValue<int?>("Cluster:PrimarySiloPort") ?? siloPort;
+        return silo.UseLocalhostClustering(
+            siloPort,
+            gatewayPort,
+            new IPEndPoint(IPAddress.Loopback, primaryPort),
+            configuration["Orleans:ServiceId"] ?? DefaultServiceId,
+            configuration["Orleans:ClusterId"] ?? DefaultClusterId);
+    }
+
+    /// <summary>Adds a chat silo to a host (the Silo process, or the Gateway in embedded mode).</summary>
+    public static IHostApplicationBuilder AddChatSilo(this IHostApplicationBuilder builder, bool freePortsByDefault = false)
+    {
+        builder.UseOrleans(silo => silo
+            .UseChatClustering(builder.Configuration, freePortsByDefault)
+            .AddChatRooms(builder.Configuration));
+        return builder;
+    }
+
+    private static int FreeTcpPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,109 @@
+using System.Collections.Immutable;
+using OrleansChat.Grains.Interfaces;
+
+namespace OrleansChat.Grains;
+
+/// <summary>Who is in a room: connections per user per gateway. A user is present while any of their
+/// connections, on any gateway, is in the room.</summary>
+internal sealed class Presence
+{
+    private readonly Dictionary<string, Dictionary<string, HashSet<string>>> _byGateway = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _connectionsPerUser = new(StringComparer.Ordinal);
+
+    /// <summary>Adds a connection; true when it is the user's first in the room.</summary>
+    public bool Add(string gatewayId, string user, string connectionId)
+    {
+        if (!_byGateway.TryGetValue(gatewayId, out var users))
+        {
+            _byGateway[gatewayId] = users = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        }
+
+        if (!users.TryGetValue(user, out var connections))
+        {
+            users[user] = connections = new HashSet<string>(StringComparer.Ordinal);
+        }
+
+        if (!connections.Add(connectionId))
+        {
+            return false;
+        }
+
+        var count = _connectionsPerUser.GetValueOrDefault(user) + 1;
+        _connectionsPerUser[user] = count;
+        return count == 1;
+    }
+
+    /// <summary>Removes a connection; true when it was the user's last in the room.</summary>
+    public bool Remove(string gatewayId, string user, string connectionId)
+    {
+        if (!_byGateway.TryGetValue(gatewayId, out var users)
+            || !users.TryGetValue(user, out var connections)
+            || !connections.Remove(connectionId))
+        {
+            return false;
+        }
+
+        if (connections.Count == 0)
+        {
+            users.Remove(user);
+            if (users.Count == 0)
+            {
+                _byGateway.Remove(gatewayId);
+            }
+        }
+
+        var count = _connectionsPerUser[user] - 1;
+        if (count > 0)
+        {
+            _connectionsPerUser[user] = count;
+            return false;
+        }
+
+        _connectionsPerUser.Remove(user);
+        return true;
+    }
+
+    /// <summary>Replaces everything one gateway holds; returns the users who came or went as a result.</summary>
+    public ImmutableArray<PresenceChange> ReplaceGateway(string gatewayId, GatewayMembers members)
+    {
+        var affected = new HashSet<string>(members.ConnectionsByUser.Keys, StringComparer.Ordinal);
+        if (_byGateway.TryGetValue(gatewayId, out var old))
+        {
+            affected.UnionWith(old.Keys);
+        }
+
+        var before = affected.Where(_connectionsPerUser.ContainsKey).ToHashSet(StringComparer.Ordinal);
+        if (old is not null)
+        {
+            foreach (var (user, connections) in old.ToArray())
+            {
+                foreach (var connection in connections.ToArray())
+                {
+                    Remove(gatewayId, user, connection);
+                }
+            }
+        }
+
+        foreach (var (user, connections) in members.ConnectionsByUser)
+        {
+            foreach (var connection in connections)
+            {
+                Add(gatewayId, user, connection);
+            }
+        }
+
+        var changes = ImmutableArray.CreateBuilder<PresenceChange>();
+        foreach (var user in affected)
+        {
+            var now = _connectionsPerUser.ContainsKey(user);
+            if (now != before.Contains(user))
+            {
+                changes.Add(new PresenceChange(user, now, null));
+            }
+        }
+
+        return changes.ToImmutable();
+    }
+
+    public ImmutableArray<string> Users() => [.. _connectionsPerUser.Keys];
+}

@@ -1,0 +1,495 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using OrleansChat.Grains.Interfaces;
+
+namespace OrleansChat.Grains;
+
+/// <summary>
+/// One chat room. Reentrant on purpose: posts keep arriving while a store write is in flight and are
+/// grouped into the next write (group commit). Every piece of state is only touched between awaits on
+/// the grain's single-threaded scheduler, and only <see cref="FlushAsync"/> advances <c>_seq</c>.
+/// </summary>
+[Reentrant]
+public sealed partial class RoomGrain : Grain, IRoomGrain
+{
+    private readonly IMessageStore _store;
+    private readonly RoomOptions _options;
+    private readonly ILogger<RoomGrain> _logger;
+
+    private readonly RecentMessages _recent;
+    private readonly DedupeIndex _dedupe;
+    private readonly Presence _presence = new();
+    private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
+    private readonly Dictionary<DedupeKey, PendingPost> _inFlight = [];
+    private List<PendingPost> _queue = [];
+
+    private string _room = "";
+    private bool _validRoom;
+    private long _seq;
+    private bool _flushing;
+    private bool _tailUncertain;
+    private DateTime _activatedAt;
+
+    public RoomGrain(IMessageStore store, IOptions<RoomOptions> options, ILogger<RoomGrain> logger)
+    {
+        _store = store;
+        _options = options.Value;
+        _logger = logger;
+        _recent = new RecentMessages(_options.RecentMessages);
+        _dedupe = new DedupeIndex(_options.DedupeMessages, _options.DedupeWindow);
+    }
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _room = this.GetPrimaryKeyString();
+        _validRoom = ChatLimits.IsValidRoom(_room);
+        _activatedAt = DateTime.UtcNow;
+        if (_validRoom)
+        {
+            // The store is the truth for seq: a re-activated room continues after what was stored,
+            // and remembers the client ids of its recent messages so resends stay deduplicated.
+            var tail = await _store.ReadLatestAsync(_room, Math.Max(_options.RecentMessages, _options.DedupeMessages), cancellationToken);
+            foreach (var message in tail)
+            {
+                Remember(message);
+            }
+
+            LogActivated(_logger, _room, _seq);
+        }
+
+        this.RegisterGrainTimer(DropExpiredSubscriptions, new GrainTimerCreationOptions
+        {
+            DueTime = _options.ExpiryCheckInterval,
+            Period = _options.ExpiryCheckInterval,
+            Interleave = true,
+            KeepAlive = false,
+        });
+    }
+
+    public Task<SubscribeResult> Subscribe(SubscribeRequest request)
+    {
+        if (!_validRoom)
+        {
+            throw new ArgumentException($"Invalid room name '{_room}'.");
+        }
+
+        var known = _subscriptions.TryGetValue(request.GatewayId, out var subscription);
+        if (!known)
+        {
+            _subscriptions[request.GatewayId] = subscription = new Subscription();
+        }
+
+        subscription!.Observer = request.Observer;
+        subscription.ExpiresAt = DateTime.UtcNow + request.Lifetime;
+
+        var changes = _presence.ReplaceGateway(request.GatewayId, request.Members);
+        // A gateway re-registering right after this activation started is restoring members the previous
+        // activation had: they never left, so nobody is told they joined again.
+        var restoring = !known && DateTime.UtcNow - _activatedAt < _options.PresenceRestoreWindow;
+        if (!restoring)
+        {
+            Broadcast([], changes);
+        }
+
+        return Task.FromResult(new SubscribeResult(_seq));
+    }
+
+    public Task Unsubscribe(string gatewayId)
+    {
+        DropGateway(gatewayId);
+        return Task.CompletedTask;
+    }
+
+    public async Task<JoinResult> Join(JoinRequest request)
+    {
+        if (!_validRoom)
+        {
+            return new JoinResult(RoomError.BadRoom, 0, [], [], false, false);
+        }
+
+        if (!ChatLimits.IsValidUser(request.User) || request.Since < 0)
+        {
+            return new JoinResult(RoomError.BadRequest, 0, [], [], false, false);
+        }
+
+        var subscribed = TouchGateway(request.GatewayId);
+        if (_presence.Add(request.GatewayId, request.User, request.ConnectionId))
+        {
+            Broadcast([], [new PresenceChange(request.User, true, request.ConnectionId)]);
+        }
+
+        ImmutableArray<ChatMessage> history;
+        var more = false;
+        if (request.Since is { } since)
+        {
+            history = await ReadAfterAsync(since, ChatLimits.MaxHistory + 1);
+            if (history.Length > ChatLimits.MaxHistory)
+            {
+                history = history[..ChatLimits.MaxHistory];
+                more = true;
+            }
+        }
+        else
+        {
+            history = await ReadLatestAsync(ChatLimits.DefaultHistory);
+        }
+
+        // No await between here and the return: _seq and the history agree, and every message above
+        // _seq reaches the gateway later through the observer.
+        var seq = more ? _seq : Math.Max(_seq, history.IsEmpty ? 0 : history[^1].Seq);
+        return new JoinResult(RoomError.None, seq, _presence.Users(), history, more, subscribed);
+    }
+
+    public Task Leave(LeaveRequest request)
+    {
+        if (_presence.Remove(request.GatewayId, request.User, request.ConnectionId))
+        {
+            Broadcast([], [new PresenceChange(request.User, false, request.ConnectionId)]);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task<PostResult> Post(PostRequest request)
+    {
+        var subscribed = request.GatewayId is null || _subscriptions.ContainsKey(request.GatewayId);
+        var error = Validate(request);
+        if (error != RoomError.None)
+        {
+            return new PostResult(error, null, false, subscribed);
+        }
+
+        var key = new DedupeKey(request.User, request.ClientId);
+        if (_dedupe.TryGetSeq(key, out var storedSeq))
+        {
+            var original = await ReadAfterAsync(storedSeq - 1, 1);
+            return new PostResult(RoomError.None, original[0], true, subscribed);
+        }
+
+        if (_inFlight.TryGetValue(key, out var pending))
+        {
+            var first = await pending.Completion.Task;
+            return first with { Duplicate = first.Error == RoomError.None, GatewaySubscribed = subscribed };
+        }
+
+        pending = new PendingPost(request);
+        _inFlight[key] = pending;
+        _queue.Add(pending);
+        if (!_flushing)
+        {
+            _ = FlushAsync();
+        }
+
+        var result = await pending.Completion.Task;
+        return result with { GatewaySubscribed = subscribed };
+    }
+
+    public async Task<HistoryResult> History(HistoryQuery query)
+    {
+        if (!_validRoom)
+        {
+            return new HistoryResult(RoomError.BadRoom, []);
+        }
+
+        if (query.Limit is < 1 or > ChatLimits.MaxHistory || query.Before < 0 || query.After < 0
+            || (query.Before is not null && query.After is not null))
+        {
+            return new HistoryResult(RoomError.BadRequest, []);
+        }
+
+        try
+        {
+            var messages = query switch
+            {
+                { Before: { } before } => await ReadBeforeAsync(before, query.Limit),
+                { After: { } after } => await ReadAfterAsync(after, query.Limit),
+                _ => await ReadLatestAsync(query.Limit),
+            };
+            return new HistoryResult(RoomError.None, messages);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogStoreFailed(_logger, ex, _room);
+            return new HistoryResult(RoomError.Unavailable, []);
+        }
+    }
+
+    public Task<string> GetRuntimeIdentity() => Task.FromResult(RuntimeIdentity);
+
+    private RoomError Validate(PostRequest request)
+    {
+        if (!ChatLimits.IsValidUser(request.User) || !ChatLimits.IsValidClientId(request.ClientId) || string.IsNullOrEmpty(request.Text))
+        {
+            return RoomError.BadRequest;
+        }
+
+        if (!_validRoom)
+        {
+            return RoomError.BadRoom;
+        }
+
+        return ChatLimits.Utf8Length(request.Text) > _options.MaxTextBytes ? RoomError.TooLarge : RoomError.None;
+    }
+
+    /// <summary>
+    /// Group commit: one write at a time; posts that arrive meanwhile wait in <c>_queue</c> and go into the
+    /// next write. A post is acknowledged only after its write committed. A failed write fails its posts
+    /// (unavailable) and assigns nothing, so seq stays gap-free; because a failed write may still have
+    /// committed, the room re-reads the store's tail before it writes again.
+    /// </summary>
+    private async Task FlushAsync()
+    {
+        _flushing = true;
+        try
+        {
+            while (_queue.Count > 0)
+            {
+                var batch = TakeBatch();
+                try
+                {
+                    if (_tailUncertain)
+                    {
+                        await CatchUpWithStoreAsync();
+                        // Resends of messages that turned out to be stored were answered by the catch-up.
+                        batch.RemoveAll(pending => pending.Completion.Task.IsCompleted);
+                        if (batch.Count == 0)
+                        {
+                            continue;
+                        }
+                    }
+
+                    var messages = new ChatMessage[batch.Count];
+                    var time = TruncateToMilliseconds(DateTime.UtcNow);
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        var post = batch[i].Request;
+                        messages[i] = new ChatMessage(_room, _seq + 1 + i, post.User, post.Text, time, post.ClientId);
+                    }
+
+                    await _store.AppendAsync(_room, messages);
+                    _tailUncertain = false;
+                    foreach (var message in messages)
+                    {
+                        Remember(message);
+                    }
+
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        Complete(batch[i], new PostResult(RoomError.None, messages[i], false, true));
+                    }
+
+                    Broadcast(ImmutableArray.Create(messages), []);
+                }
+                catch (Exception ex)
+                {
+                    _tailUncertain = true;
+                    LogStoreFailed(_logger, ex, _room);
+                    foreach (var pending in batch)
+                    {
+                        Complete(pending, new PostResult(RoomError.Unavailable, null, false, true));
+                    }
+                }
+            }
+        }
+        finally
+        {
+            _flushing = false;
+        }
+    }
+
+    private List<PendingPost> TakeBatch()
+    {
+        if (_queue.Count <= _options.MaxBatch)
+        {
+            var all = _queue;
+            _queue = [];
+            return all;
+        }
+
+        var batch = _queue.GetRange(0, _options.MaxBatch);
+        _queue.RemoveRange(0, _options.MaxBatch);
+        return batch;
+    }
+
+    private void Complete(PendingPost pending, PostResult result)
+    {
+        _inFlight.Remove(new DedupeKey(pending.Request.User, pending.Request.ClientId));
+        pending.Completion.TrySetResult(result);
+    }
+
+    /// <summary>Adopts messages a failed-looking write did commit, so their seqs are not reused and their
+    /// senders' resends are answered with them; gateways get them like any other message.</summary>
+    private async Task CatchUpWithStoreAsync()
+    {
+        while (true)
+        {
+            var committed = await _store.ReadAfterAsync(_room, _seq, _options.MaxBatch);
+            if (committed.Count == 0)
+            {
+                return;
+            }
+
+            foreach (var message in committed)
+            {
+                Remember(message);
+                if (_inFlight.Remove(new DedupeKey(message.User, message.ClientId), out var waiting))
+                {
+                    _queue.Remove(waiting);
+                    waiting.Completion.TrySetResult(new PostResult(RoomError.None, message, false, true));
+                }
+            }
+
+            Broadcast([.. committed], []);
+        }
+    }
+
+    private void Remember(ChatMessage message)
+    {
+        _seq = message.Seq;
+        _recent.Add(message);
+        _dedupe.Add(new DedupeKey(message.User, message.ClientId), message.Seq, message.Time);
+    }
+
+    private async Task<ImmutableArray<ChatMessage>> ReadLatestAsync(int limit)
+    {
+        if (_recent.CoversLatest(limit, _seq))
+        {
+            return _recent.Latest(limit);
+        }
+
+        var stored = await _store.ReadLatestAsync(_room, limit);
+        return TopUp(stored, limit);
+    }
+
+    private async Task<ImmutableArray<ChatMessage>> ReadBeforeAsync(long before, int limit)
+    {
+        if (_recent.CoversBefore(before, limit))
+        {
+            return _recent.Before(before, limit);
+        }
+
+        return [.. await _store.ReadBeforeAsync(_room, before, limit)];
+    }
+
+    private async Task<ImmutableArray<ChatMessage>> ReadAfterAsync(long after, int limit)
+    {
+        if (_recent.CoversAfter(after, _seq))
+        {
+            return _recent.After(after, limit);
+        }
+
+        var stored = await _store.ReadAfterAsync(_room, after, limit);
+        return TopUp(stored, limit);
+    }
+
+    /// <summary>Messages committed while a store read was in flight are in memory: append them so a
+    /// result never ends before the room's current seq when it is not full.</summary>
+    private ImmutableArray<ChatMessage> TopUp(IReadOnlyList<ChatMessage> stored, int limit)
+    {
+        var builder = ImmutableArray.CreateBuilder<ChatMessage>(limit);
+        builder.AddRange(stored);
+        if (builder.Count < limit)
+        {
+            var last = builder.Count == 0 ? 0 : builder[^1].Seq;
+            if (last < _seq && _recent.CoversAfter(last, _seq))
+            {
+                builder.AddRange(_recent.After(last, limit - builder.Count));
+            }
+        }
+
+        return builder.ToImmutable();
+    }
+
+    private bool TouchGateway(string gatewayId)
+    {
+        if (_subscriptions.TryGetValue(gatewayId, out var subscription))
+        {
+            return subscription.Observer is not null;
+        }
+
+        // A join from a gateway this activation does not know (it re-activated since the gateway last
+        // subscribed): keep the member, and tell the gateway to subscribe again now.
+        _subscriptions[gatewayId] = new Subscription { ExpiresAt = DateTime.UtcNow + _options.ProvisionalLifetime };
+        return false;
+    }
+
+    private Task DropExpiredSubscriptions(CancellationToken cancellationToken)
+    {
+        var now = DateTime.UtcNow;
+        foreach (var (gatewayId, subscription) in _subscriptions.ToArray())
+        {
+            if (subscription.ExpiresAt < now)
+            {
+                LogSubscriptionExpired(_logger, _room, gatewayId);
+                DropGateway(gatewayId);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void DropGateway(string gatewayId)
+    {
+        _subscriptions.Remove(gatewayId);
+        Broadcast([], _presence.ReplaceGateway(gatewayId, GatewayMembers.Empty));
+    }
+
+    /// <summary>One one-way call per subscribed gateway: the grain never waits on a gateway, and a
+    /// gateway that missed a call repairs the gap from its last seq.</summary>
+    private void Broadcast(ImmutableArray<ChatMessage> messages, ImmutableArray<PresenceChange> presence)
+    {
+        if (messages.IsEmpty && presence.IsEmpty)
+        {
+            return;
+        }
+
+        var events = new RoomEvents(_room, messages, presence);
+        foreach (var (gatewayId, subscription) in _subscriptions)
+        {
+            if (subscription.Observer is not { } observer)
+            {
+                continue;
+            }
+
+            try
+            {
+                _ = observer.OnEvents(events);
+            }
+            catch (Exception ex)
+            {
+                LogNotifyFailed(_logger, ex, _room, gatewayId);
+            }
+        }
+    }
+
+    private static DateTime TruncateToMilliseconds(DateTime time)
+        => new(time.Ticks - (time.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
+
+    private sealed class Subscription
+    {
+        public IRoomObserver? Observer { get; set; }
+
+        public DateTime ExpiresAt { get; set; }
+    }
+
+    private sealed class PendingPost(PostRequest request)
+    {
+        public PostRequest Request { get; } = request;
+
+        public TaskCompletionSource<PostResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Room {Room} activated at seq {Seq}")]
+    private static partial void LogActivated(ILogger logger, string room, long seq);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: message store failed")]
+    private static partial void LogStoreFailed(ILogger logger, Exception exception, string room);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Room {Room}: subscription of gateway {Gateway} expired")]
+    private static partial void LogSubscriptionExpired(ILogger logger, string room, string gateway);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: notifying gateway {Gateway} failed")]
+    private static partial void LogNotifyFailed(ILogger logger, Exception exception, string room, string gateway);
+}

@@ -1,0 +1,30 @@
+namespace OrleansChat.Grains;
+
+/// <summary>Tuning of <see cref="RoomGrain"/>. Defaults follow the protocol.</summary>
+public sealed class RoomOptions
+{
+    /// <summary>Messages kept in memory for history and joins (older ones are read from the store).</summary>
+    public int RecentMessages { get; set; } = 1000;
+
+    /// <summary>Client ids remembered for dedupe: at least this many of the room's last messages...</summary>
+    public int DedupeMessages { get; set; } = 10_000;
+
+    /// <summary>...and at least this long, whichever keeps more.</summary>
+    public TimeSpan DedupeWindow { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Largest text in UTF-8 bytes (bound from <c>Gateway:MaxTextBytes</c>, the same key as the gateway).</summary>
+    public int MaxTextBytes { get; set; } = 4096;
+
+    /// <summary>Most posts grouped into one store write.</summary>
+    public int MaxBatch { get; set; } = 256;
+
+    /// <summary>How often expired gateway subscriptions are dropped.</summary>
+    public TimeSpan ExpiryCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Lifetime given to a gateway that joins before subscribing (e.g. right after re-activation).</summary>
+    public TimeSpan ProvisionalLifetime { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>After activation, gateways re-registering their members within this window restore presence
+    /// silently (those users never left; the grain only forgot them when it re-activated).</summary>
+    public TimeSpan PresenceRestoreWindow { get; set; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,2 @@
+Console.Error.WriteLine("not written yet");
+return 2;
