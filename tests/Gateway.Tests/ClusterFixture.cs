@@ -37,6 +37,11 @@ public class ClusterFixture : IAsyncLifetime
 
         A = StartGateway("gw-a", Fast);
         B = StartGateway("gw-b", Fast);
+        StartMoreGateways();
+    }
+
+    protected virtual void StartMoreGateways()
+    {
         Strict = StartGateway("gw-strict", new()
         {
             ["Gateway:HeartbeatSeconds"] = "1",
@@ -51,7 +56,7 @@ public class ClusterFixture : IAsyncLifetime
         });
     }
 
-    private static Dictionary<string, string?> Fast => new()
+    protected static Dictionary<string, string?> Fast => new()
     {
         ["Gateway:RateLimit:PerSecond"] = "100000",
         ["Gateway:RateLimit:Burst"] = "100000",
@@ -70,7 +75,7 @@ public class ClusterFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var gateway in new[] { A, B, Strict, Tiny, Jwt })
+        foreach (var gateway in new GatewayFactory?[] { A, B, Strict, Tiny, Jwt })
         {
             if (gateway is not null)
             {
