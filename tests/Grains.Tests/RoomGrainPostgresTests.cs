@@ -42,6 +42,9 @@ public sealed class RoomGrainPostgresTests(PostgresFixture postgres)
         var next = await room.Post(new PostRequest("bob", "c1", "hi", null));
         Assert.Equal(4, next.Message!.Seq);
 
+        // Text PostgreSQL cannot store is refused alone instead of failing the batch it would share.
+        Assert.Equal(RoomError.BadRequest, (await room.Post(new PostRequest("bob", "c2", "nul\0byte", null))).Error);
+
         var history = await room.History(new HistoryQuery(null, null, 10));
         Assert.Equal([1L, 2, 3, 4], history.Messages.Select(m => m.Seq));
 
