@@ -32,7 +32,7 @@ public sealed class RoomGrainPostgresTests(PostgresFixture postgres)
         }
 
         var host = await room.GetRuntimeIdentity();
-        await cluster.StopSiloAsync(cluster.Silos.Single(silo => silo.SiloAddress.ToString() == host));
+        await cluster.KillSiloAsync(cluster.Silos.Single(silo => silo.SiloAddress.ToString() == host));
 
         // The resend of c2 is answered with the stored original, and the next message takes seq 4.
         var resend = await room.Post(new PostRequest("ana", "c2", "hello 2", null));
