@@ -4,6 +4,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace OrleansChat.Grains;
 
@@ -21,7 +23,24 @@ public static class ChatSiloHosting
             .Configure(options => options.MaxTextBytes = configuration.GetValue("Gateway:MaxTextBytes", options.MaxTextBytes))
             .Validate(options => options.MaxTextBytes > 0, "Gateway:MaxTextBytes must be positive.")
             .ValidateOnStart();
+        if (configuration.GetConnectionString("Messages") is { Length: > 0 } messages)
+        {
+            silo.AddPostgresMessageStore(messages);
+        }
+
         silo.Services.TryAddSingleton<IMessageStore, InMemoryMessageStore>();
+        return silo;
+    }
+
+    /// <summary>The PostgreSQL message store on one pooled data source; the silo migrates the schema before
+    /// it accepts grain calls, and does not start if it cannot.</summary>
+    public static ISiloBuilder AddPostgresMessageStore(this ISiloBuilder silo, string connectionString)
+    {
+        silo.Services.TryAddSingleton(services => new NpgsqlDataSourceBuilder(connectionString)
+            .UseLoggerFactory(services.GetRequiredService<ILoggerFactory>())
+            .Build());
+        silo.Services.TryAddSingleton<IMessageStore, PostgresMessageStore>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSchemaMigration>();
         return silo;
     }
 
@@ -64,4 +83,13 @@ public static class ChatSiloHosting
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+}
+
+/// <summary>Migrates the message store's schema while the silo starts, before grains can be activated.</summary>
+internal sealed class PostgresSchemaMigration(NpgsqlDataSource dataSource, ILogger<PostgresSchemaMigration> logger)
+    : ILifecycleParticipant<ISiloLifecycle>
+{
+    public void Participate(ISiloLifecycle lifecycle)
+        => lifecycle.Subscribe(nameof(PostgresSchemaMigration), ServiceLifecycleStage.RuntimeStorageServices,
+            cancellationToken => PostgresSchema.MigrateAsync(dataSource, logger, cancellationToken));
 }

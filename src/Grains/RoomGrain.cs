@@ -220,7 +220,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
     private RoomError Validate(PostRequest request)
     {
-        if (!ChatLimits.IsValidUser(request.User) || !ChatLimits.IsValidClientId(request.ClientId) || string.IsNullOrEmpty(request.Text))
+        if (!ChatLimits.IsValidUser(request.User) || !ChatLimits.IsValidClientId(request.ClientId) || string.IsNullOrEmpty(request.Text)
+            || !IsStorable(request.Text) || !IsStorable(request.ClientId))
         {
             return RoomError.BadRequest;
         }
@@ -462,6 +463,33 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                 LogNotifyFailed(_logger, ex, _room, gatewayId);
             }
         }
+    }
+
+    /// <summary>PostgreSQL text cannot hold NUL and UTF-8 cannot encode a lone surrogate. Such a post would fail
+    /// the whole group-commit batch it lands in, on every resend: refuse it here, whatever the store. (A remote
+    /// caller's lone surrogate arrives as U+FFFD already, Orleans sends strings as UTF-8; an embedded one does not.)</summary>
+    private static bool IsStorable(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c == '\0')
+            {
+                return false;
+            }
+
+            if (char.IsSurrogate(c))
+            {
+                if (!char.IsHighSurrogate(c) || i + 1 == text.Length || !char.IsLowSurrogate(text[i + 1]))
+                {
+                    return false;
+                }
+
+                i++;
+            }
+        }
+
+        return true;
     }
 
     private static DateTime TruncateToMilliseconds(DateTime time)

@@ -7,6 +7,14 @@ using OrleansChat.Grains;
 var builder = Host.CreateApplicationBuilder(args);
 builder.AddChatSilo();
 var host = builder.Build();
+if (await ChatStartupChecks.FindProblemAsync(host.Services, builder.Configuration) is { } problem)
+{
+    // One line that names the setting and the address, not an Orleans start-up stack trace.
+    await Console.Error.WriteLineAsync($"OrleansChat.Silo: {problem}");
+    host.Dispose();
+    return 1;
+}
+
 host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(() =>
 {
     var silo = host.Services.GetRequiredService<ILocalSiloDetails>();
@@ -15,3 +23,4 @@ host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.
         silo.Name, silo.SiloAddress.Endpoint, silo.GatewayAddress?.Endpoint, Environment.ProcessId);
 });
 await host.RunAsync();
+return 0;

@@ -1,0 +1,154 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using OrleansChat.Grains.Interfaces;
+
+namespace OrleansChat.Grains.Tests;
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresMessageStoreTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private static readonly DateTime Start = new(2026, 1, 2, 3, 4, 5, 678, DateTimeKind.Utc);
+
+    private NpgsqlDataSource _dataSource = null!;
+    private PostgresMessageStore _store = null!;
+
+    public async Task InitializeAsync()
+    {
+        _dataSource = NpgsqlDataSource.Create(postgres.ConnectionString);
+        await PostgresSchema.MigrateAsync(_dataSource, NullLogger.Instance);
+        _store = new PostgresMessageStore(_dataSource);
+    }
+
+    public async Task DisposeAsync() => await _dataSource.DisposeAsync();
+
+    [Fact]
+    public async Task Appended_messages_are_read_back_oldest_first_within_limits()
+    {
+        var room = NewRoom();
+        await _store.AppendAsync(room, Messages(room, 1, 3));
+        await _store.AppendAsync(room, Messages(room, 4, 7));
+
+        Assert.Equal(Messages(room, 1, 10), await _store.ReadLatestAsync(room, 100));
+        Assert.Equal(Seqs(8, 10), SeqsOf(await _store.ReadLatestAsync(room, 3)));
+        Assert.Equal(Seqs(3, 4), SeqsOf(await _store.ReadBeforeAsync(room, 5, 2)));
+        Assert.Equal(Seqs(1, 4), SeqsOf(await _store.ReadBeforeAsync(room, 5, 50)));
+        Assert.Empty(await _store.ReadBeforeAsync(room, 1, 50));
+        Assert.Equal(Seqs(9, 10), SeqsOf(await _store.ReadAfterAsync(room, 8, 5)));
+        Assert.Equal(Seqs(1, 3), SeqsOf(await _store.ReadAfterAsync(room, 0, 3)));
+        Assert.Empty(await _store.ReadAfterAsync(room, 10, 5));
+        Assert.Empty(await _store.ReadLatestAsync(NewRoom(), 5));
+    }
+
+    [Fact]
+    public async Task Fields_round_trip_exactly()
+    {
+        var room = NewRoom();
+        var message = new ChatMessage(room, 1, "ana", "héllo 👋 'quoted' \"double\" \\ back", Start, "c-1");
+        await _store.AppendAsync(room, [message]);
+
+        var read = Assert.Single(await _store.ReadLatestAsync(room, 1));
+        Assert.Equal(message, read);
+        Assert.Equal(DateTimeKind.Utc, read.Time.Kind);
+    }
+
+    [Fact]
+    public async Task A_failing_batch_stores_none_of_its_messages_and_burns_no_seq()
+    {
+        var room = NewRoom();
+        await _store.AppendAsync(room, Messages(room, 1, 2));
+
+        // PostgreSQL rejects a NUL character in text: the third message spoils the whole batch.
+        var batch = Messages(room, 3, 3);
+        batch[2] = batch[2] with { Text = "bad\0text" };
+        await Assert.ThrowsAnyAsync<Exception>(() => _store.AppendAsync(room, batch));
+        Assert.Equal(Seqs(1, 2), SeqsOf(await _store.ReadLatestAsync(room, 100)));
+
+        // A stale writer (seqs already taken) and a gap are refused whole too.
+        await Assert.ThrowsAnyAsync<Exception>(() => _store.AppendAsync(room, Messages(room, 2, 2)));
+        await Assert.ThrowsAnyAsync<Exception>(() => _store.AppendAsync(room, Messages(room, 4, 2)));
+        Assert.Equal(Seqs(1, 2), SeqsOf(await _store.ReadLatestAsync(room, 100)));
+
+        await _store.AppendAsync(room, Messages(room, 3, 3));
+        Assert.Equal(Seqs(1, 5), SeqsOf(await _store.ReadLatestAsync(room, 100)));
+    }
+
+    [Fact]
+    public async Task Creating_the_schema_twice_is_harmless()
+    {
+        await using var dataSource = NpgsqlDataSource.Create(await postgres.CreateDatabaseAsync());
+
+        Assert.Equal(0, await PostgresSchema.MigrateAsync(dataSource, NullLogger.Instance));
+        Assert.Equal(PostgresSchema.LatestVersion, await PostgresSchema.MigrateAsync(dataSource, NullLogger.Instance));
+        Assert.Equal(PostgresSchema.LatestVersion, await CountVersionsAsync(dataSource));
+    }
+
+    [Fact]
+    public async Task Silos_migrating_at_the_same_time_apply_each_migration_once()
+    {
+        var connectionString = await postgres.CreateDatabaseAsync();
+        var dataSources = Enumerable.Range(0, 4).Select(_ => NpgsqlDataSource.Create(connectionString)).ToArray();
+        try
+        {
+            var found = await Task.WhenAll(dataSources.Select(d => Task.Run(() => PostgresSchema.MigrateAsync(d, NullLogger.Instance))));
+
+            Assert.Single(found, version => version == 0);
+            Assert.Equal(3, found.Count(version => version == PostgresSchema.LatestVersion));
+            Assert.Equal(PostgresSchema.LatestVersion, await CountVersionsAsync(dataSources[0]));
+            var store = new PostgresMessageStore(dataSources[1]);
+            await store.AppendAsync("r", Messages("r", 1, 1));
+        }
+        finally
+        {
+            foreach (var dataSource in dataSources)
+            {
+                await dataSource.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task An_outage_makes_the_store_throw_and_it_recovers_when_PostgreSQL_is_back()
+    {
+        var room = NewRoom();
+        await _store.AppendAsync(room, Messages(room, 1, 1));
+        // Four idle connections in the pool, all of which the outage breaks.
+        var connections = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => _dataSource.OpenConnectionAsync().AsTask()));
+        foreach (var connection in connections)
+        {
+            await connection.DisposeAsync();
+        }
+
+        await postgres.StopAsync();
+        try
+        {
+            await Assert.ThrowsAnyAsync<NpgsqlException>(() => _store.AppendAsync(room, Messages(room, 2, 1)));
+            await Assert.ThrowsAnyAsync<NpgsqlException>(() => _store.ReadLatestAsync(room, 10));
+        }
+        finally
+        {
+            await postgres.StartAsync();
+        }
+
+        // The same data source, no retry: the first write after the outage succeeds (Npgsql drops the
+        // pool's idle connections when one of them turns out to be broken).
+        await _store.AppendAsync(room, Messages(room, 2, 1));
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => _store.ReadLatestAsync(room, 10)));
+        Assert.Equal(Seqs(1, 2), SeqsOf(await _store.ReadLatestAsync(room, 10)));
+    }
+
+    internal static ChatMessage[] Messages(string room, long firstSeq, int count)
+        => [.. Enumerable.Range(0, count).Select(i => new ChatMessage(
+            room, firstSeq + i, $"user{(firstSeq + i) % 3}", $"text {firstSeq + i}", Start.AddSeconds(firstSeq + i), $"id-{firstSeq + i}"))];
+
+    private static string NewRoom() => $"room-{Guid.NewGuid():N}";
+
+    private static long[] Seqs(long first, long last) => [.. Enumerable.Range((int)first, (int)(last - first + 1)).Select(i => (long)i)];
+
+    private static long[] SeqsOf(IReadOnlyList<ChatMessage> messages) => [.. messages.Select(m => m.Seq)];
+
+    private static async Task<long> CountVersionsAsync(NpgsqlDataSource dataSource)
+    {
+        await using var command = dataSource.CreateCommand("SELECT count(*) FROM schema_version");
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+}
