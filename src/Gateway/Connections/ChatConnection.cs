@@ -1,0 +1,446 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Unicode;
+using System.Threading.Channels;
+using OrleansChat.Gateway.Protocol;
+using OrleansChat.Gateway.Rooms;
+
+namespace OrleansChat.Gateway.Connections;
+
+/// <summary>
+/// One browser WebSocket. Three loops, each with one job:
+/// the <b>read pump</b> reassembles frames, enforces size/UTF-8/rate limits and hands requests on;
+/// the <b>request loop</b> handles them one at a time (grain calls), so the read pump keeps reading
+/// (and answering pings) while a grain call is slow;
+/// the <b>write pump</b> is the only code that writes to the socket: it drains the bounded outbound queue,
+/// packing queued events into one frame when the client is behind.
+/// A full outbound queue means a slow consumer: it is closed with 1013 and nobody else waits for it.
+/// </summary>
+public sealed partial class ChatConnection
+{
+    private const int MaxPackedFrameBytes = 64 * 1024;
+    private const int PendingRequests = 64;
+    private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(10);
+    private static long s_nextId;
+
+    /// <summary>1013 "try again later": not in <see cref="WebSocketCloseStatus"/>.</summary>
+    public const WebSocketCloseStatus SlowConsumerStatus = (WebSocketCloseStatus)1013;
+
+    private readonly WebSocket _socket;
+    private readonly GatewayOptions _options;
+    private readonly RoomHub _hub;
+    private readonly GatewayMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly Channel<byte[]> _outbound;
+    private readonly Channel<ClientRequest> _requests;
+    private readonly RateLimiter _rateLimiter;
+    private readonly HashSet<string> _rooms = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _aborted = new();
+    private readonly Lock _closeLock = new();
+
+    private WebSocketCloseStatus? _closeStatus;
+    private string _closeReason = "";
+    private volatile bool _discardQueued;
+
+    public ChatConnection(WebSocket socket, string user, GatewayOptions options, RoomHub hub, GatewayMetrics metrics, ILogger logger)
+    {
+        _socket = socket;
+        User = user;
+        _options = options;
+        _hub = hub;
+        _metrics = metrics;
+        _logger = logger;
+        Id = $"{hub.GatewayId}/{Interlocked.Increment(ref s_nextId)}";
+        _outbound = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(options.OutboundQueue)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _requests = Channel.CreateBounded<ClientRequest>(new BoundedChannelOptions(PendingRequests) { SingleReader = true, SingleWriter = true });
+        _rateLimiter = new RateLimiter(options.RateLimit.PerSecond, options.RateLimit.Burst);
+    }
+
+    /// <summary>Unique per gateway process; carried to the grain so presence is counted per connection.</summary>
+    public string Id { get; }
+
+    public string User { get; }
+
+    /// <summary>Runs the connection until it closes. Never throws for a client's fault.</summary>
+    public async Task RunAsync()
+    {
+        Enqueue(Events.Welcome(User, _hub.NodeName, _options.HeartbeatSeconds));
+        var writer = Task.Run(WritePumpAsync);
+        var requests = Task.Run(RequestLoopAsync);
+        try
+        {
+            await ReadPumpAsync();
+        }
+        finally
+        {
+            _requests.Writer.TryComplete();
+            await requests;
+            await _hub.LeaveAllAsync(this, _rooms);
+            RequestClose(WebSocketCloseStatus.NormalClosure, "", discardQueued: false);
+            await writer;
+            _aborted.Cancel();
+            _socket.Abort();
+            _socket.Dispose();
+        }
+    }
+
+    /// <summary>Queues an event for this client. Never blocks: a full queue closes the connection (1013).</summary>
+    public void Enqueue(byte[] frame)
+    {
+        if (_outbound.Writer.TryWrite(frame))
+        {
+            return;
+        }
+
+        if (_closeStatus is null)
+        {
+            _metrics.SlowConsumerClosed();
+            LogSlowConsumer(_logger, Id, User);
+        }
+
+        RequestClose(SlowConsumerStatus, "slow consumer", discardQueued: true);
+    }
+
+    /// <summary>Starts closing: the write pump sends what is queued (unless discarded), then the Close frame.
+    /// The first reason wins.</summary>
+    public void RequestClose(WebSocketCloseStatus status, string reason, bool discardQueued)
+    {
+        lock (_closeLock)
+        {
+            if (_closeStatus is not null)
+            {
+                return;
+            }
+
+            _closeStatus = status;
+            _closeReason = reason;
+            _discardQueued = discardQueued;
+        }
+
+        _outbound.Writer.TryComplete();
+        // A peer that neither reads nor answers our Close must not hold the socket forever.
+        _ = AbortAfterAsync(CloseHandshakeTimeout);
+    }
+
+    private async Task AbortAfterAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _aborted.Token);
+            _socket.Abort();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task ReadPumpAsync()
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(_options.MaxMessageBytes + 1, 64 * 1024));
+        var message = new ArrayBufferWriter<byte>(1024);
+        var skipping = false;
+        try
+        {
+            while (true)
+            {
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    RequestClose(WebSocketCloseStatus.NormalClosure, "", discardQueued: false);
+                    return;
+                }
+
+                if (_closeStatus is not null || skipping)
+                {
+                    // Closing: read on only to see the peer's Close frame.
+                    skipping = skipping && !result.EndOfMessage;
+                    continue;
+                }
+
+                if (message.WrittenCount + result.Count > _options.MaxMessageBytes)
+                {
+                    RequestClose(WebSocketCloseStatus.MessageTooBig, "message too large", discardQueued: false);
+                    continue;
+                }
+
+                message.Write(buffer.AsSpan(0, result.Count));
+                if (!result.EndOfMessage)
+                {
+                    continue;
+                }
+
+                var frame = message.WrittenMemory;
+                message.ResetWrittenCount();
+                if (result.MessageType == WebSocketMessageType.Binary)
+                {
+                    Enqueue(Events.Error(ErrorCodes.BadRequest, "binary frames are not supported; send text frames"));
+                    continue;
+                }
+
+                if (!Utf8.IsValid(frame.Span))
+                {
+                    RequestClose(WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8", discardQueued: false);
+                    continue;
+                }
+
+                _metrics.FrameIn();
+                var request = ClientRequest.Parse(frame);
+                // Every send frame takes a token, accepted or not; the refusal is reported only if the
+                // send passes every earlier check (the protocol's order).
+                if (request.Type == RequestType.Send && !_rateLimiter.TryTake())
+                {
+                    request = request with { RateLimited = true };
+                }
+
+                await _requests.Writer.WriteAsync(request);
+            }
+        }
+        catch (Exception)
+        {
+            // The peer vanished, sent garbage at the WebSocket layer, or the heartbeat timed out.
+            RequestClose(WebSocketCloseStatus.EndpointUnavailable, "", discardQueued: true);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task RequestLoopAsync()
+    {
+        await foreach (var request in _requests.Reader.ReadAllAsync())
+        {
+            if (_closeStatus is not null)
+            {
+                continue;
+            }
+
+            try
+            {
+                await HandleAsync(request);
+            }
+            catch (Exception ex)
+            {
+                LogRequestFailed(_logger, ex, Id, request.Type);
+                Enqueue(Events.Error(ErrorCodes.Unavailable, "the cluster cannot be reached right now; retry later", request.Id, request.Room));
+            }
+        }
+    }
+
+    private async Task HandleAsync(ClientRequest request)
+    {
+        if (request.ErrorCode is not null)
+        {
+            Enqueue(Events.Error(request.ErrorCode, request.ErrorMessage ?? request.ErrorCode, request.Id, request.Room));
+            return;
+        }
+
+        var room = request.Room!;
+        switch (request.Type)
+        {
+            case RequestType.Join:
+                if (!_rooms.Contains(room) && _rooms.Count >= _options.MaxRoomsPerConnection)
+                {
+                    Enqueue(Events.Error(ErrorCodes.BadRequest, $"at most {_options.MaxRoomsPerConnection} rooms per connection", room: room));
+                    return;
+                }
+
+                if (await _hub.JoinAsync(this, room, request.Since) is { } joinError)
+                {
+                    Enqueue(Events.Error(joinError.Code, joinError.Message, room: room));
+                    return;
+                }
+
+                _rooms.Add(room);
+                return;
+
+            case RequestType.Leave:
+                if (!_rooms.Remove(room))
+                {
+                    Enqueue(NotJoined(request));
+                    return;
+                }
+
+                await _hub.LeaveAsync(this, room);
+                Enqueue(Events.Left(room));
+                return;
+
+            case RequestType.Send:
+                await SendAsync(request, room);
+                return;
+
+            case RequestType.History:
+                if (!_rooms.Contains(room))
+                {
+                    Enqueue(NotJoined(request));
+                    return;
+                }
+
+                var history = await _hub.HistoryAsync(room, request.Before, request.After, request.Limit);
+                Enqueue(history.Error is { } historyError
+                    ? Events.Error(historyError.Code, historyError.Message, room: room)
+                    : Events.History(room, history.Messages));
+                return;
+        }
+    }
+
+    private async Task SendAsync(ClientRequest request, string room)
+    {
+        if (!_rooms.Contains(room))
+        {
+            Enqueue(NotJoined(request));
+            return;
+        }
+
+        if (System.Text.Encoding.UTF8.GetByteCount(request.Text!) > _options.MaxTextBytes)
+        {
+            Enqueue(Events.Error(ErrorCodes.TooLarge, $"text is over {_options.MaxTextBytes} bytes", request.Id, room));
+            return;
+        }
+
+        if (request.RateLimited)
+        {
+            Enqueue(Events.Error(ErrorCodes.RateLimited, "too many messages; slow down", request.Id, room));
+            if (_rateLimiter.RecordRefusal())
+            {
+                RequestClose(WebSocketCloseStatus.PolicyViolation, "rate limit exceeded repeatedly", discardQueued: false);
+            }
+
+            return;
+        }
+
+        _metrics.MessageIn();
+        var outcome = await _hub.PostAsync(this, room, request.Id!, request.Text!);
+        if (outcome.Error is { } error)
+        {
+            Enqueue(Events.Error(error.Code, error.Message, request.Id, room));
+        }
+        else if (outcome.Duplicate)
+        {
+            // A resend: the original goes back to this connection only, as its acknowledgement.
+            Enqueue(Events.Message(outcome.Message!));
+        }
+
+        // A first post is acknowledged by the room's own fan-out, which includes this connection.
+    }
+
+    private static byte[] NotJoined(ClientRequest request)
+        => Events.Error(ErrorCodes.NotJoined, $"join room \"{request.Room}\" first", request.Id, request.Room);
+
+    private async Task WritePumpAsync()
+    {
+        var packed = new PackedFrame(this);
+        try
+        {
+            var reader = _outbound.Reader;
+            while (await reader.WaitToReadAsync())
+            {
+                while (!_discardQueued && reader.TryRead(out var frame))
+                {
+                    if (!reader.TryRead(out var next))
+                    {
+                        await SendFrameAsync(frame, 1);
+                        continue;
+                    }
+
+                    // Behind: pack what is queued into as few frames as possible, events separated by '\n'.
+                    await packed.AddAsync(frame);
+                    do
+                    {
+                        await packed.AddAsync(next);
+                    }
+                    while (!_discardQueued && reader.TryRead(out next));
+
+                    await packed.FlushAsync();
+                }
+
+                if (_discardQueued)
+                {
+                    break;
+                }
+            }
+
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await _socket.CloseOutputAsync(_closeStatus ?? WebSocketCloseStatus.NormalClosure, _closeReason, _aborted.Token);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+        {
+            // The socket died under us; the read pump sees it too.
+            _socket.Abort();
+        }
+        finally
+        {
+            packed.Dispose();
+        }
+    }
+
+    private async ValueTask SendFrameAsync(ReadOnlyMemory<byte> frame, int events)
+    {
+        await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, _aborted.Token);
+        _metrics.EventsOut(events);
+    }
+
+    /// <summary>Packs events into one frame up to <see cref="MaxPackedFrameBytes"/>.</summary>
+    private sealed class PackedFrame(ChatConnection connection) : IDisposable
+    {
+        private byte[]? _buffer;
+        private int _length;
+        private int _events;
+
+        public async ValueTask AddAsync(byte[] frame)
+        {
+            if (frame.Length >= MaxPackedFrameBytes)
+            {
+                await FlushAsync();
+                await connection.SendFrameAsync(frame, 1);
+                return;
+            }
+
+            if (_length + 1 + frame.Length > MaxPackedFrameBytes)
+            {
+                await FlushAsync();
+            }
+
+            _buffer ??= ArrayPool<byte>.Shared.Rent(MaxPackedFrameBytes);
+            if (_length > 0)
+            {
+                _buffer[_length++] = (byte)'\n';
+            }
+
+            frame.CopyTo(_buffer, _length);
+            _length += frame.Length;
+            _events++;
+        }
+
+        public async ValueTask FlushAsync()
+        {
+            if (_length > 0)
+            {
+                var (length, events) = (_length, _events);
+                (_length, _events) = (0, 0);
+                await connection.SendFrameAsync(_buffer.AsMemory(0, length), events);
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = null;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connection {Connection} ({User}) is a slow consumer: closing with 1013")]
+    private static partial void LogSlowConsumer(ILogger logger, string connection, string user);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Connection {Connection}: {Type} failed")]
+    private static partial void LogRequestFailed(ILogger logger, Exception exception, string connection, RequestType type);
+}

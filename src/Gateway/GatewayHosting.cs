@@ -1,0 +1,95 @@
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using OrleansChat.Gateway.Connections;
+using OrleansChat.Gateway.Http;
+using OrleansChat.Gateway.Rooms;
+using OrleansChat.Grains;
+
+namespace OrleansChat.Gateway;
+
+/// <summary>Wires the gateway: options, the Orleans side (embedded silo or client), the room hub and the
+/// connection registry. Configuration keys are those of docs/architecture.md.</summary>
+public static class GatewayHosting
+{
+    public const string DefaultUrl = "http://localhost:8080";
+
+    public static WebApplicationBuilder AddChatGateway(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        builder.Services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.Section)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+
+        if (string.IsNullOrEmpty(configuration["urls"]) && !configuration.GetSection("Kestrel:Endpoints").Exists())
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        var mode = configuration["Cluster:Mode"] ?? "Embedded";
+        if (string.Equals(mode, "Embedded", StringComparison.OrdinalIgnoreCase))
+        {
+            // A silo in this process: the one-command chat. Free ports unless configured, so several
+            // embedded gateways can run side by side (each its own single-silo cluster).
+            builder.AddChatSilo(freePortsByDefault: true);
+        }
+        else if (string.Equals(mode, "Client", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.UseOrleansClient(client =>
+            {
+                if (string.IsNullOrEmpty(configuration["Orleans:Clustering:ProviderType"]))
+                {
+                    client.UseLocalhostClustering(
+                        ParsePorts(configuration["Cluster:GatewayPorts"] ?? "30000"),
+                        configuration["Orleans:ServiceId"] ?? ChatSiloHosting.DefaultServiceId,
+                        configuration["Orleans:ClusterId"] ?? ChatSiloHosting.DefaultClusterId);
+                }
+
+                // A call in flight when its silo dies only fails at the response timeout: keep it short so
+                // the sender hears "unavailable" (and retries) within seconds, not half a minute.
+                client.Configure<ClientMessagingOptions>(messaging => messaging.ResponseTimeout = TimeSpan.FromSeconds(10));
+            });
+        }
+        else
+        {
+            throw new InvalidOperationException($"Cluster:Mode must be 'Embedded' or 'Client' (got '{mode}').");
+        }
+
+        builder.Services.Configure<ForwardedHeadersOptions>(forwarded =>
+            forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost);
+        builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton<AccessPolicy>();
+        // Registered after Orleans so they stop before it (reverse order): connections close with 1001 and
+        // leave their rooms, then the hub unsubscribes, then the cluster client goes.
+        builder.Services.AddSingleton<RoomHub>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<RoomHub>());
+        builder.Services.AddSingleton<ConnectionRegistry>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<ConnectionRegistry>());
+        return builder;
+    }
+
+    public static WebApplication UseChatGateway(this WebApplication app)
+    {
+        // Behind a trusted proxy (loopback by default), scheme and host come from X-Forwarded-*: the
+        // origin check compares against what the browser used.
+        app.UseForwardedHeaders();
+        app.UseWebSockets();
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var addresses = app.Urls.Count > 0 ? string.Join(", ", app.Urls) : DefaultUrl;
+            app.Logger.LogInformation("OrleansChat gateway ready: open {Urls}", addresses);
+        });
+        return app;
+    }
+
+    private static int[] ParsePorts(string ports)
+    {
+        try
+        {
+            return [.. ports.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse)];
+        }
+        catch (FormatException)
+        {
+            throw new InvalidOperationException($"Cluster:GatewayPorts must be a comma-separated list of ports (got '{ports}').");
+        }
+    }
+}

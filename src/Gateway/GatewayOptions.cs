@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Options;
+
+namespace OrleansChat.Gateway;
+
+/// <summary>Every limit and interval of the gateway, bound from the <c>Gateway</c> section. Defaults are the
+/// protocol's. A bad value stops the process at start-up with a message naming the key.</summary>
+public sealed class GatewayOptions
+{
+    public const string Section = "Gateway";
+
+    /// <summary>Seconds between WebSocket pings; a peer silent for two intervals is closed. Default 15.</summary>
+    public int HeartbeatSeconds { get; set; } = 15;
+
+    public RateLimitOptions RateLimit { get; set; } = new();
+
+    /// <summary>Largest client frame after reassembly, in bytes; larger: close 1009. Default 16 KiB.</summary>
+    public int MaxMessageBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Largest message text in UTF-8 bytes; larger: <c>too_large</c>. Default 4096.</summary>
+    public int MaxTextBytes { get; set; } = 4096;
+
+    /// <summary>Rooms one connection may have joined at once. Default 50.</summary>
+    public int MaxRoomsPerConnection { get; set; } = 50;
+
+    /// <summary>Events queued per connection before it is a slow consumer (close 1013). Default 1024.</summary>
+    public int OutboundQueue { get; set; } = 1024;
+
+    /// <summary>Origins allowed besides the request's own (and localhost in Development).</summary>
+    public string[] AllowedOrigins { get; set; } = [];
+
+    public AuthOptions Auth { get; set; } = new();
+
+    /// <summary>Name of this gateway in <c>welcome</c>. Default: host name and process id.</summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>Seconds between renewals of this gateway's room subscriptions. A re-activated room grain has
+    /// forgotten its subscribers, so this bounds how long a room can go without pushing to us. Default 5.</summary>
+    public int SubscriptionRenewSeconds { get; set; } = 5;
+
+    /// <summary>Seconds a draining gateway waits for its sockets to close. Default 5.</summary>
+    public int ShutdownSeconds { get; set; } = 5;
+
+    public TimeSpan HeartbeatInterval => TimeSpan.FromSeconds(HeartbeatSeconds);
+
+    public TimeSpan RenewInterval => TimeSpan.FromSeconds(SubscriptionRenewSeconds);
+}
+
+public sealed class RateLimitOptions
+{
+    /// <summary><c>send</c> frames per second per connection. Default 20.</summary>
+    public double PerSecond { get; set; } = 20;
+
+    /// <summary>Bucket size. Default 40.</summary>
+    public int Burst { get; set; } = 40;
+}
+
+public sealed class AuthOptions
+{
+    /// <summary><c>open</c> (user from <c>?user=</c>) or <c>jwt</c> (user from the token's <c>sub</c>).</summary>
+    public string Mode { get; set; } = "open";
+
+    public string? SigningKey { get; set; }
+
+    public string? Issuer { get; set; }
+
+    public string? Audience { get; set; }
+
+    public bool IsJwt => string.Equals(Mode, "jwt", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>Start-up validation: each failure names the configuration key and the rule.</summary>
+internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GatewayOptions o)
+    {
+        var errors = new List<string>();
+        Check(o.HeartbeatSeconds is >= 1 and <= 3600, "Gateway:HeartbeatSeconds must be between 1 and 3600");
+        Check(o.RateLimit.PerSecond is > 0 and <= 1_000_000, "Gateway:RateLimit:PerSecond must be greater than 0");
+        Check(o.RateLimit.Burst is >= 1 and <= 1_000_000, "Gateway:RateLimit:Burst must be at least 1");
+        Check(o.MaxMessageBytes is >= 256 and <= 16 * 1024 * 1024, "Gateway:MaxMessageBytes must be between 256 and 16777216");
+        Check(o.MaxTextBytes is >= 1 and <= 1024 * 1024, "Gateway:MaxTextBytes must be between 1 and 1048576");
+        Check(o.MaxRoomsPerConnection >= 1, "Gateway:MaxRoomsPerConnection must be at least 1");
+        Check(o.OutboundQueue >= 1, "Gateway:OutboundQueue must be at least 1");
+        Check(o.SubscriptionRenewSeconds is >= 1 and <= 3600, "Gateway:SubscriptionRenewSeconds must be between 1 and 3600");
+        Check(o.ShutdownSeconds is >= 0 and <= 300, "Gateway:ShutdownSeconds must be between 0 and 300");
+        Check(o.Auth.IsJwt || string.Equals(o.Auth.Mode, "open", StringComparison.OrdinalIgnoreCase), $"Gateway:Auth:Mode must be 'open' or 'jwt' (got '{o.Auth.Mode}')");
+        Check(!o.Auth.IsJwt || o.Auth.SigningKey is { Length: >= 32 }, "Gateway:Auth:SigningKey must be set to at least 32 characters when Gateway:Auth:Mode is 'jwt'");
+        foreach (var origin in o.AllowedOrigins)
+        {
+            Check(Uri.TryCreate(origin, UriKind.Absolute, out _), $"Gateway:AllowedOrigins has '{origin}', which is not an absolute origin such as https://chat.example.com");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+
+        void Check(bool ok, string message)
+        {
+            if (!ok)
+            {
+                errors.Add(message);
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Text.Json;
+using OrleansChat.Grains.Interfaces;
+
+namespace OrleansChat.Gateway.Protocol;
+
+/// <summary>Server events as compact UTF-8 JSON. Each event is serialized once; the same bytes are queued to
+/// every connection that gets it.</summary>
+public static class Events
+{
+    // Relaxed escaping keeps non-ASCII text as UTF-8 (smaller frames); control characters, including
+    // newlines, are still escaped, which is what makes splitting a frame on "\n" safe.
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Indented = false,
+        SkipValidation = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public static byte[] Welcome(string user, string gateway, int heartbeatSeconds) => Write(w =>
+    {
+        w.WriteString("type", "welcome");
+        w.WriteString("user", user);
+        w.WriteString("gateway", gateway);
+        w.WriteNumber("heartbeat", heartbeatSeconds);
+    });
+
+    public static byte[] Joined(string room, JoinResult result) => Write(w =>
+    {
+        w.WriteString("type", "joined");
+        w.WriteString("room", room);
+        w.WriteNumber("seq", result.Seq);
+        w.WriteStartArray("members");
+        foreach (var member in result.Members)
+        {
+            w.WriteStringValue(member);
+        }
+
+        w.WriteEndArray();
+        WriteMessages(w, "history", result.History);
+        w.WriteBoolean("more", result.More);
+    });
+
+    public static byte[] Left(string room) => Write(w =>
+    {
+        w.WriteString("type", "left");
+        w.WriteString("room", room);
+    });
+
+    public static byte[] Message(ChatMessage message) => Write(w =>
+    {
+        w.WriteString("type", "message");
+        WriteMessageFields(w, message);
+    });
+
+    public static byte[] Presence(string room, string user, bool joined) => Write(w =>
+    {
+        w.WriteString("type", "presence");
+        w.WriteString("room", room);
+        w.WriteString("user", user);
+        w.WriteString("event", joined ? "join" : "leave");
+    });
+
+    public static byte[] History(string room, ImmutableArray<ChatMessage> messages) => Write(w =>
+    {
+        w.WriteString("type", "history");
+        w.WriteString("room", room);
+        WriteMessages(w, "messages", messages);
+    });
+
+    /// <summary>The REST history answer: the same shape as the <c>history</c> event without its type.</summary>
+    public static byte[] HistoryBody(string room, ImmutableArray<ChatMessage> messages) => Write(w =>
+    {
+        w.WriteString("room", room);
+        WriteMessages(w, "messages", messages);
+    });
+
+    public static byte[] Error(string code, string message, string? id = null, string? room = null) => Write(w =>
+    {
+        w.WriteString("type", "error");
+        w.WriteString("code", code);
+        w.WriteString("message", message);
+        if (id is not null)
+        {
+            w.WriteString("id", id);
+        }
+
+        if (room is not null)
+        {
+            w.WriteString("room", room);
+        }
+    });
+
+    public static string FormatTime(DateTime time) => time.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static void WriteMessages(Utf8JsonWriter w, string name, ImmutableArray<ChatMessage> messages)
+    {
+        w.WriteStartArray(name);
+        foreach (var message in messages)
+        {
+            w.WriteStartObject();
+            WriteMessageFields(w, message);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    private static void WriteMessageFields(Utf8JsonWriter w, ChatMessage message)
+    {
+        w.WriteString("room", message.Room);
+        w.WriteNumber("seq", message.Seq);
+        w.WriteString("user", message.User);
+        w.WriteString("text", message.Text);
+        w.WriteString("time", FormatTime(message.Time));
+        w.WriteString("id", message.ClientId);
+    }
+
+    private static byte[] Write(Action<Utf8JsonWriter> body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            writer.WriteStartObject();
+            body(writer);
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+}

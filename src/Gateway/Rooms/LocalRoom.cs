@@ -1,0 +1,347 @@
+using System.Collections.Immutable;
+using OrleansChat.Gateway.Connections;
+using OrleansChat.Gateway.Protocol;
+using OrleansChat.Grains.Interfaces;
+
+namespace OrleansChat.Gateway.Rooms;
+
+/// <summary>
+/// This gateway's view of one room: the local connections in it and the last seq delivered to them.
+/// Messages reach it from the grain's one-way notifications, from our own post results and from gap
+/// fetches; whatever the source, they are delivered strictly in seq order, each once. A gap (a lost
+/// notification, a grain that re-activated without our subscription) is filled from the grain's history.
+/// </summary>
+internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
+{
+    private const int GapPage = ChatLimits.MaxHistory;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<ChatConnection, Member> _members = [];
+    private readonly SemaphoreSlim _subscribing = new(1, 1);
+
+    private bool _initialized;
+    private long _lastSeq;
+    private long _knownSeq;
+    private bool _repairing;
+
+    public string Name { get; } = name;
+
+    public IRoomGrain Grain { get; } = grain;
+
+    public DateTime EmptySince { get; private set; } = DateTime.UtcNow;
+
+    public DateTime NextRenewal { get; set; }
+
+    public bool IsEmpty
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _members.Count == 0;
+            }
+        }
+    }
+
+    /// <summary>Subscribes (or renews) this gateway at the grain with the members it holds here, and repairs
+    /// any gap the answer reveals. Throws when the grain cannot be reached.</summary>
+    public async Task SubscribeAsync(bool onlyIfNew)
+    {
+        await _subscribing.WaitAsync();
+        try
+        {
+            if (onlyIfNew && _initialized)
+            {
+                return;
+            }
+
+            var result = await Grain.Subscribe(new SubscribeRequest(hub.GatewayId, hub.ObserverReference, hub.SubscriptionLifetime, SnapshotMembers()));
+            NextRenewal = DateTime.UtcNow + hub.RenewInterval;
+            lock (_lock)
+            {
+                if (!_initialized)
+                {
+                    // Nothing was delivered here before: start live from the room's current seq.
+                    _initialized = true;
+                    _lastSeq = result.Seq;
+                }
+
+                _knownSeq = Math.Max(_knownSeq, result.Seq);
+            }
+
+            RepairIfBehind();
+        }
+        finally
+        {
+            _subscribing.Release();
+        }
+    }
+
+    /// <summary>Registers a joining connection before the grain call, so every message the grain fans out
+    /// after its join turn is caught (buffered until the <c>joined</c> reply is queued).</summary>
+    public void BeginJoin(ChatConnection connection)
+    {
+        lock (_lock)
+        {
+            if (_members.TryGetValue(connection, out var member))
+            {
+                member.Pending ??= [];
+            }
+            else
+            {
+                _members[connection] = new Member { Pending = [] };
+            }
+        }
+    }
+
+    /// <summary>Queues <c>joined</c>, then everything buffered above its seq, and goes live.</summary>
+    public void CompleteJoin(ChatConnection connection, JoinResult result)
+    {
+        var joined = Events.Joined(Name, result);
+        lock (_lock)
+        {
+            if (!_members.TryGetValue(connection, out var member))
+            {
+                return;
+            }
+
+            connection.Enqueue(joined);
+            member.Floor = result.Seq;
+            foreach (var (seq, frame, origin) in member.Pending ?? [])
+            {
+                if (seq > result.Seq || (seq == 0 && origin != connection.Id))
+                {
+                    connection.Enqueue(frame);
+                }
+            }
+
+            member.Pending = null;
+            _knownSeq = Math.Max(_knownSeq, result.Seq);
+        }
+
+        RepairIfBehind();
+    }
+
+    /// <summary>Undoes <see cref="BeginJoin"/> after a failed join: a new member is removed, a rejoining
+    /// one goes back to live with its old floor.</summary>
+    public void AbortJoin(ChatConnection connection, bool wasMember)
+    {
+        lock (_lock)
+        {
+            if (!_members.TryGetValue(connection, out var member))
+            {
+                return;
+            }
+
+            if (!wasMember)
+            {
+                Remove(connection);
+                return;
+            }
+
+            foreach (var (seq, frame, origin) in member.Pending ?? [])
+            {
+                if (seq > member.Floor || (seq == 0 && origin != connection.Id))
+                {
+                    connection.Enqueue(frame);
+                }
+            }
+
+            member.Pending = null;
+        }
+    }
+
+    public bool Contains(ChatConnection connection)
+    {
+        lock (_lock)
+        {
+            return _members.ContainsKey(connection);
+        }
+    }
+
+    public void RemoveMember(ChatConnection connection)
+    {
+        lock (_lock)
+        {
+            Remove(connection);
+        }
+    }
+
+    /// <summary>Delivers messages to local members in seq order. Already delivered seqs are skipped; a gap
+    /// stops delivery at the gap and starts a fetch of the missing messages.</summary>
+    public void Deliver(ImmutableArray<ChatMessage> messages)
+    {
+        if (messages.IsEmpty)
+        {
+            return;
+        }
+
+        // Serialize outside the lock; once per message for all local connections.
+        var frames = new byte[messages.Length][];
+        for (var i = 0; i < messages.Length; i++)
+        {
+            frames[i] = Events.Message(messages[i]);
+        }
+
+        lock (_lock)
+        {
+            if (!_initialized)
+            {
+                // Our subscription answer (with the starting seq) is still on its way; anything lost here is
+                // above that seq and comes back through the gap fetch.
+                return;
+            }
+
+            for (var i = 0; i < messages.Length; i++)
+            {
+                var seq = messages[i].Seq;
+                _knownSeq = Math.Max(_knownSeq, seq);
+                if (seq <= _lastSeq)
+                {
+                    continue;
+                }
+
+                if (seq > _lastSeq + 1)
+                {
+                    break;
+                }
+
+                _lastSeq = seq;
+                foreach (var (connection, member) in _members)
+                {
+                    if (member.Pending is { } pending)
+                    {
+                        pending.Add((seq, frames[i], null));
+                    }
+                    else if (seq > member.Floor)
+                    {
+                        connection.Enqueue(frames[i]);
+                    }
+                }
+            }
+        }
+
+        hub.Metrics.MessagesDelivered(messages.Length);
+        RepairIfBehind();
+    }
+
+    public void DeliverPresence(ImmutableArray<PresenceChange> changes)
+    {
+        foreach (var change in changes)
+        {
+            var frame = Events.Presence(Name, change.User, change.Joined);
+            lock (_lock)
+            {
+                foreach (var (connection, member) in _members)
+                {
+                    if (member.Pending is { } pending)
+                    {
+                        pending.Add((0, frame, change.OriginConnection));
+                    }
+                    else if (connection.Id != change.OriginConnection)
+                    {
+                        connection.Enqueue(frame);
+                    }
+                }
+            }
+        }
+    }
+
+    public GatewayMembers SnapshotMembers()
+    {
+        lock (_lock)
+        {
+            var byUser = new Dictionary<string, ImmutableArray<string>.Builder>(StringComparer.Ordinal);
+            foreach (var connection in _members.Keys)
+            {
+                if (!byUser.TryGetValue(connection.User, out var ids))
+                {
+                    byUser[connection.User] = ids = ImmutableArray.CreateBuilder<string>();
+                }
+
+                ids.Add(connection.Id);
+            }
+
+            return new GatewayMembers(byUser.ToImmutableDictionary(pair => pair.Key, pair => pair.Value.ToImmutable(), StringComparer.Ordinal));
+        }
+    }
+
+    /// <summary>Seen a seq above what we delivered (in an answer or a later notification): fetch the gap
+    /// from the grain. One fetch at a time per room; it pages until caught up.</summary>
+    private void RepairIfBehind()
+    {
+        lock (_lock)
+        {
+            if (_repairing || !_initialized || _knownSeq <= _lastSeq)
+            {
+                return;
+            }
+
+            _repairing = true;
+        }
+
+        _ = Task.Run(RepairAsync);
+    }
+
+    private async Task RepairAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                long from;
+                lock (_lock)
+                {
+                    if (_knownSeq <= _lastSeq)
+                    {
+                        return;
+                    }
+
+                    from = _lastSeq;
+                }
+
+                var page = await Grain.History(new HistoryQuery(null, from, GapPage));
+                if (page.Error != RoomError.None)
+                {
+                    return;
+                }
+
+                hub.Metrics.GapFetched(page.Messages.Length);
+                if (page.Messages.IsEmpty)
+                {
+                    return;
+                }
+
+                Deliver(page.Messages);
+            }
+        }
+        catch (Exception ex)
+        {
+            hub.OnGrainCallFailed(this, ex);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _repairing = false;
+            }
+        }
+    }
+
+    private void Remove(ChatConnection connection)
+    {
+        if (_members.Remove(connection) && _members.Count == 0)
+        {
+            EmptySince = DateTime.UtcNow;
+        }
+    }
+
+    private sealed class Member
+    {
+        /// <summary>Seq of the connection's <c>joined</c> reply: it gets live only what is above.</summary>
+        public long Floor { get; set; }
+
+        /// <summary>While the join is in flight: events to replay after <c>joined</c> (seq 0: presence).</summary>
+        public List<(long Seq, byte[] Frame, string? Origin)>? Pending { get; set; }
+    }
+}

@@ -1,0 +1,344 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using OrleansChat.Gateway.Connections;
+using OrleansChat.Gateway.Protocol;
+using OrleansChat.Grains.Interfaces;
+
+namespace OrleansChat.Gateway.Rooms;
+
+/// <summary>A request failure to report to the client.</summary>
+public sealed record RequestError(string Code, string Message)
+{
+    public static readonly RequestError Unavailable = new(ErrorCodes.Unavailable, "the cluster cannot be reached right now; retry later");
+
+    public static RequestError From(RoomError error) => error switch
+    {
+        RoomError.BadRoom => new(ErrorCodes.BadRoom, "invalid room name"),
+        RoomError.TooLarge => new(ErrorCodes.TooLarge, "text too large"),
+        RoomError.BadRequest => new(ErrorCodes.BadRequest, "the request was refused by the room"),
+        _ => Unavailable,
+    };
+}
+
+public sealed record PostOutcome(RequestError? Error, ChatMessage? Message, bool Duplicate);
+
+public sealed record HistoryOutcome(RequestError? Error, ImmutableArray<ChatMessage> Messages);
+
+/// <summary>
+/// The gateway's single room observer and its local fan-out. One observer object per gateway process
+/// (not per browser connection) is subscribed to every room that has local members; each event is
+/// serialized once and queued to every local connection in the room.
+/// Subscriptions live in grain memory and vanish when a room grain re-activates (silo loss, idle
+/// collection, rebalancing), silently. So they are renewed on a timer, and at once after any failed
+/// grain call or when a grain says it does not know us; each renewal reports the room's seq, and any
+/// gap is fetched from the grain, so connected clients miss nothing.
+/// </summary>
+public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
+{
+    private static readonly TimeSpan EmptyRoomLinger = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(1);
+
+    private readonly IGrainFactory _grains;
+    private readonly ILogger<RoomHub> _logger;
+    private readonly ConcurrentDictionary<string, LocalRoom> _rooms = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    private IRoomObserver? _reference;
+    private Task? _renewals;
+
+    public RoomHub(IGrainFactory grains, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<RoomHub> logger)
+    {
+        _grains = grains;
+        _logger = logger;
+        Metrics = metrics;
+        var settings = options.Value;
+        NodeName = settings.NodeName ?? $"{Environment.MachineName}-{Environment.ProcessId}";
+        GatewayId = $"{NodeName}-{Guid.NewGuid():N}"[..Math.Min(NodeName.Length + 9, 80)];
+        RenewInterval = settings.RenewInterval;
+        SubscriptionLifetime = settings.RenewInterval * 3;
+    }
+
+    /// <summary>Shown to clients in <c>welcome</c>.</summary>
+    public string NodeName { get; }
+
+    /// <summary>Unique per process lifetime: a restarted gateway is a new subscriber.</summary>
+    public string GatewayId { get; }
+
+    public TimeSpan RenewInterval { get; }
+
+    public TimeSpan SubscriptionLifetime { get; }
+
+    internal GatewayMetrics Metrics { get; }
+
+    internal IRoomObserver ObserverReference => _reference ?? throw new InvalidOperationException("The room hub has not started.");
+
+    /// <summary>True while the last cluster probe succeeded.</summary>
+    public bool ClusterReachable { get; private set; }
+
+    public int RoomCount => _rooms.Count;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        // The runtime holds the observer only weakly: this hub (a singleton) keeps it alive.
+        _reference = _grains.CreateObjectReference<IRoomObserver>(this);
+        _renewals = Task.Run(RenewLoopAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_renewals is not null)
+        {
+            await _renewals;
+        }
+
+        await Task.WhenAll(_rooms.Values.Select(async room =>
+        {
+            try
+            {
+                await room.Grain.Unsubscribe(GatewayId).WaitAsync(TimeSpan.FromSeconds(2), cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                LogUnsubscribeFailed(_logger, ex, room.Name);
+            }
+        }));
+
+        if (_reference is not null)
+        {
+            _grains.DeleteObjectReference<IRoomObserver>(_reference);
+        }
+    }
+
+    public void Dispose() => _stopping.Dispose();
+
+    /// <summary>Called by the runtime, one call at a time: only hands bytes to queues, never waits on a socket.</summary>
+    public Task OnEvents(RoomEvents events)
+    {
+        if (_rooms.TryGetValue(events.Room, out var room))
+        {
+            room.Deliver(events.Messages);
+            room.DeliverPresence(events.Presence);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Joins a connection to a room; null on success (the <c>joined</c> reply is queued).</summary>
+    public async Task<RequestError?> JoinAsync(ChatConnection connection, string roomName, long? since)
+    {
+        LocalRoom room;
+        bool wasMember;
+        while (true)
+        {
+            room = _rooms.GetOrAdd(roomName, name => new LocalRoom(name, _grains.GetGrain<IRoomGrain>(name), this));
+            wasMember = room.Contains(connection);
+            room.BeginJoin(connection);
+            if (_rooms.TryGetValue(roomName, out var current) && current == room)
+            {
+                break;
+            }
+
+            // The renewal loop dropped this (empty) room just now: join the one that replaces it.
+            room.AbortJoin(connection, wasMember);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await room.SubscribeAsync(onlyIfNew: true);
+            var result = await room.Grain.Join(new JoinRequest(connection.User, GatewayId, connection.Id, since));
+            if (result.Error != RoomError.None)
+            {
+                room.AbortJoin(connection, wasMember);
+                return RequestError.From(result.Error);
+            }
+
+            room.CompleteJoin(connection, result);
+            if (!result.GatewaySubscribed)
+            {
+                RenewSoon(room);
+            }
+
+            Metrics.JoinLatency(Stopwatch.GetElapsedTime(started));
+            return null;
+        }
+        catch (Exception ex)
+        {
+            room.AbortJoin(connection, wasMember);
+            OnGrainCallFailed(room, ex);
+            return RequestError.Unavailable;
+        }
+    }
+
+    public async Task LeaveAsync(ChatConnection connection, string roomName)
+    {
+        if (!_rooms.TryGetValue(roomName, out var room))
+        {
+            return;
+        }
+
+        room.RemoveMember(connection);
+        try
+        {
+            await room.Grain.Leave(new LeaveRequest(connection.User, GatewayId, connection.Id));
+        }
+        catch (Exception ex)
+        {
+            // The next renewal replaces our members at the grain, which completes the leave.
+            OnGrainCallFailed(room, ex);
+        }
+    }
+
+    public Task LeaveAllAsync(ChatConnection connection, IEnumerable<string> rooms)
+        => Task.WhenAll(rooms.ToArray().Select(room => LeaveAsync(connection, room)));
+
+    public async Task<PostOutcome> PostAsync(ChatConnection connection, string roomName, string clientId, string text)
+    {
+        var room = _rooms[roomName];
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var result = await room.Grain.Post(new PostRequest(connection.User, clientId, text, GatewayId));
+            Metrics.PostLatency(Stopwatch.GetElapsedTime(started));
+            if (result.Error != RoomError.None)
+            {
+                return new PostOutcome(RequestError.From(result.Error), null, false);
+            }
+
+            if (!result.GatewaySubscribed)
+            {
+                RenewSoon(room);
+            }
+
+            if (!result.Duplicate)
+            {
+                // Our own result is a source of the message too: the sender's acknowledgement does not wait
+                // for the notification, and a lost notification is covered.
+                room.Deliver([result.Message!]);
+            }
+
+            return new PostOutcome(null, result.Message, result.Duplicate);
+        }
+        catch (Exception ex)
+        {
+            OnGrainCallFailed(room, ex);
+            return new PostOutcome(RequestError.Unavailable, null, false);
+        }
+    }
+
+    public async Task<HistoryOutcome> HistoryAsync(string roomName, long? before, long? after, int limit)
+    {
+        try
+        {
+            var result = await _grains.GetGrain<IRoomGrain>(roomName).History(new HistoryQuery(before, after, limit));
+            return new HistoryOutcome(result.Error == RoomError.None ? null : RequestError.From(result.Error), result.Messages);
+        }
+        catch (Exception ex)
+        {
+            LogGrainCallFailed(_logger, ex, roomName);
+            if (_rooms.TryGetValue(roomName, out var room))
+            {
+                RenewSoon(room);
+            }
+
+            return new HistoryOutcome(RequestError.Unavailable, []);
+        }
+    }
+
+    internal void OnGrainCallFailed(LocalRoom room, Exception exception)
+    {
+        LogGrainCallFailed(_logger, exception, room.Name);
+        RenewSoon(room);
+    }
+
+    private static void RenewSoon(LocalRoom room) => room.NextRenewal = DateTime.MinValue;
+
+    private async Task RenewLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Min(1000, RenewInterval.TotalMilliseconds)));
+        var nextProbe = DateTime.MinValue;
+        try
+        {
+            do
+            {
+                var now = DateTime.UtcNow;
+                if (now >= nextProbe)
+                {
+                    nextProbe = now + TimeSpan.FromSeconds(5);
+                    await ProbeClusterAsync();
+                }
+
+                await Task.WhenAll(_rooms.Values.Where(room => room.NextRenewal <= now).Select(room => RenewAsync(room, now)));
+            }
+            while (await timer.WaitForNextTickAsync(_stopping.Token));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task RenewAsync(LocalRoom room, DateTime now)
+    {
+        if (room.IsEmpty && now - room.EmptySince > EmptyRoomLinger)
+        {
+            // Nobody here has been in the room for a while: stop listening to it.
+            if (_rooms.TryRemove(new KeyValuePair<string, LocalRoom>(room.Name, room)))
+            {
+                try
+                {
+                    await room.Grain.Unsubscribe(GatewayId);
+                }
+                catch (Exception ex)
+                {
+                    LogUnsubscribeFailed(_logger, ex, room.Name);
+                }
+
+                // A connection may have joined between the check and the removal: put the room back.
+                if (!room.IsEmpty)
+                {
+                    _rooms.TryAdd(room.Name, room);
+                    RenewSoon(room);
+                }
+            }
+
+            return;
+        }
+
+        try
+        {
+            await room.SubscribeAsync(onlyIfNew: false);
+        }
+        catch (Exception ex)
+        {
+            LogGrainCallFailed(_logger, ex, room.Name);
+            room.NextRenewal = DateTime.UtcNow + RetryAfterFailure;
+        }
+    }
+
+    private async Task ProbeClusterAsync()
+    {
+        try
+        {
+            await _grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(TimeSpan.FromSeconds(5));
+            ClusterReachable = true;
+        }
+        catch (Exception ex)
+        {
+            if (ClusterReachable)
+            {
+                LogGrainCallFailed(_logger, ex, "(probe)");
+            }
+
+            ClusterReachable = false;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: grain call failed; renewing the subscription")]
+    private static partial void LogGrainCallFailed(ILogger logger, Exception exception, string room);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Room {Room}: unsubscribe failed")]
+    private static partial void LogUnsubscribeFailed(ILogger logger, Exception exception, string room);
+}
