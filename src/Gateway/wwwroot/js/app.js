@@ -523,9 +523,13 @@ function renderRooms() {
 
 function renderHeader(room) {
   el.roomName.textContent = room ? `# ${room.name}` : "No room selected";
-  el.roomSub.textContent = room ? (room.joined ? `${room.members.size} ${room.members.size === 1 ? "member" : "members"}` : "Joining…") : "";
-  el.leave.disabled = !room;
-  el.toggleMembers.disabled = !room;
+  const online = state.connection.state === "online";
+  el.app.classList.toggle("offline", !online);
+  el.roomSub.textContent = !room ? "" :
+    room.joined ? `${room.members.size} ${room.members.size === 1 ? "member" : "members"}` :
+    online ? "Joining…" : "Offline: messages are sent when the connection is back";
+  el.leave.hidden = !room;
+  el.toggleMembers.hidden = !room;
   el.composer.disabled = !room;
   el.send.disabled = !room;
   el.composer.placeholder = room ? `Message #${room.name}` : "Join a room to send messages";
