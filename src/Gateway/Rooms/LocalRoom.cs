@@ -55,7 +55,10 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
                 return;
             }
 
-            var result = await Grain.Subscribe(new SubscribeRequest(hub.GatewayId, hub.ObserverReference, hub.SubscriptionLifetime, SnapshotMembers()));
+            // The first subscription carries no members: the grain treats members of a gateway it does not
+            // know as restored (silently), which is right after a re-activation and wrong for a first join.
+            var members = _initialized ? SnapshotMembers() : GatewayMembers.Empty;
+            var result = await Grain.Subscribe(new SubscribeRequest(hub.GatewayId, hub.ObserverReference, hub.SubscriptionLifetime, members));
             NextRenewal = DateTime.UtcNow + hub.RenewInterval;
             lock (_lock)
             {

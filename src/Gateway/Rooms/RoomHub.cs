@@ -106,9 +106,16 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             }
         }));
 
-        if (_reference is not null)
+        try
         {
-            _grains.DeleteObjectReference<IRoomObserver>(_reference);
+            if (_reference is not null)
+            {
+                _grains.DeleteObjectReference<IRoomObserver>(_reference);
+            }
+        }
+        catch (ArgumentException)
+        {
+            // The client already released its local objects (it is stopping too).
         }
     }
 
