@@ -1,0 +1,177 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace OrleansChat.Browser.Tests;
+
+[CollectionDefinition(Name)]
+public sealed class BrowserCollection : ICollectionFixture<ChatClusterFixture>
+{
+    public const string Name = "browser";
+}
+
+/// <summary>
+/// One silo process and two gateway processes in Client mode in front of it (the production shape), plus one
+/// headless Chromium for the whole collection. Messages live in the silo, so a gateway can be killed and
+/// started again on the same port while a tab is open, and what was sent meanwhile through the other
+/// gateway is still there to recover.
+/// </summary>
+public sealed class ChatClusterFixture : IAsyncLifetime
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly string _clusterId = $"browser-tests-{Guid.NewGuid():N}";
+    private readonly int _siloPort = FreePort();
+    private readonly int _siloGatewayPort = FreePort();
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private ChildProcess? _silo;
+    private ChildProcess? _gatewayB;
+    private IPlaywright? _playwright;
+
+    public int PortA { get; } = FreePort();
+
+    public int PortB { get; } = FreePort();
+
+    /// <summary>The gateway the restart test stops and starts again.</summary>
+    public string UrlA => $"http://127.0.0.1:{PortA}";
+
+    /// <summary>A second gateway that stays up.</summary>
+    public string UrlB => $"http://127.0.0.1:{PortB}";
+
+    public ChildProcess? GatewayA { get; private set; }
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        SetDefaultExpectTimeout(15_000);
+        var browserTask = LaunchBrowserAsync();
+
+        _silo = ChildProcess.Start("silo", BuiltAssembly("Silo", "OrleansChat.Silo.dll"), RepoPath("src", "Silo"), new Dictionary<string, string>
+        {
+            ["Orleans__ClusterId"] = _clusterId,
+            ["Orleans__Endpoints__SiloPort"] = _siloPort.ToString(),
+            ["Orleans__Endpoints__GatewayPort"] = _siloGatewayPort.ToString(),
+            ["Cluster__PrimarySiloPort"] = _siloPort.ToString(),
+        });
+        await _silo.WaitForOutputAsync("Application started", StartTimeout);
+
+        GatewayA = StartGateway("gateway-a", PortA);
+        _gatewayB = StartGateway("gateway-b", PortB);
+        await Task.WhenAll(WaitReadyAsync(GatewayA, UrlA), WaitReadyAsync(_gatewayB, UrlB), browserTask);
+    }
+
+    /// <summary>Kills gateway A (a crash, not a drain): its tabs see the connection drop.</summary>
+    public async Task StopGatewayAAsync()
+    {
+        await GatewayA!.DisposeAsync();
+        GatewayA = null;
+    }
+
+    /// <summary>Starts gateway A again on the same port, and waits until it reaches the cluster.</summary>
+    public async Task StartGatewayAAsync()
+    {
+        GatewayA = StartGateway("gateway-a", PortA);
+        await WaitReadyAsync(GatewayA, UrlA);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_playwright is not null)
+        {
+            await Browser.CloseAsync();
+            _playwright.Dispose();
+        }
+
+        foreach (var process in new[] { GatewayA, _gatewayB, _silo })
+        {
+            if (process is not null)
+            {
+                await process.DisposeAsync();
+            }
+        }
+
+        _http.Dispose();
+    }
+
+    private async Task LaunchBrowserAsync()
+    {
+        _playwright = await Playwright.CreateAsync();
+        // Debian's Chromium: tests never download a browser.
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Environment.GetEnvironmentVariable("CHROMIUM_PATH") ?? "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        });
+    }
+
+    private ChildProcess StartGateway(string name, int port) =>
+        ChildProcess.Start(name, BuiltAssembly("Gateway", "OrleansChat.Gateway.dll"), RepoPath("src", "Gateway"), new Dictionary<string, string>
+        {
+            ["Cluster__Mode"] = "Client",
+            ["Cluster__GatewayPorts"] = _siloGatewayPort.ToString(),
+            ["Orleans__ClusterId"] = _clusterId,
+            // The history test seeds a room quickly; the client's own pacing is not under test here.
+            ["Gateway__RateLimit__PerSecond"] = "500",
+            ["Gateway__RateLimit__Burst"] = "1000",
+        }, "--urls", $"http://127.0.0.1:{port}");
+
+    private async Task WaitReadyAsync(ChildProcess process, string url)
+    {
+        var deadline = DateTime.UtcNow + StartTimeout;
+        while (true)
+        {
+            try
+            {
+                using var response = await _http.GetAsync($"{url}/readyz");
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            catch (TaskCanceledException)
+            {
+                // not answering yet
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{process.Name} at {url} was not ready within {StartTimeout.TotalSeconds} s:\n{process.Output}");
+            }
+
+            process.ThrowIfExited();
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>The same build (configuration and framework) of another project in the repository.</summary>
+    private static string BuiltAssembly(string project, string assembly)
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var framework = output.Name;
+        var configuration = output.Parent!.Name;
+        var path = RepoPath("src", project, "bin", configuration, framework, assembly);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"Build {project} first ({path} is missing).", path);
+    }
+
+    private static string RepoPath(params string[] parts)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "OrleansChat.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return Path.Combine([dir?.FullName ?? throw new DirectoryNotFoundException("OrleansChat.sln not found above the test output"), .. parts]);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
