@@ -51,7 +51,7 @@ public static class GatewayHosting
         }
         else
         {
-            throw new InvalidOperationException($"Cluster:Mode must be 'Embedded' or 'Client' (got '{mode}').");
+            throw new GatewayConfigurationException($"Cluster:Mode must be 'Embedded' or 'Client' (got '{mode}').");
         }
 
         builder.Services.Configure<ForwardedHeadersOptions>(forwarded =>
@@ -81,6 +81,19 @@ public static class GatewayHosting
         return app;
     }
 
+    /// <summary>Checks Redis (and PostgreSQL in embedded mode) before starting: a wrong address or a server
+    /// that is down gives one line naming the setting, not a stack trace. False when the process must exit.</summary>
+    public static async Task<bool> PassesStartupChecksAsync(this WebApplication app)
+    {
+        if (await ChatStartupChecks.FindProblemAsync(app.Services, app.Configuration) is not { } problem)
+        {
+            return true;
+        }
+
+        await Console.Error.WriteLineAsync($"OrleansChat.Gateway: {problem}");
+        return false;
+    }
+
     private static int[] ParsePorts(string ports)
     {
         try
@@ -89,7 +102,10 @@ public static class GatewayHosting
         }
         catch (FormatException)
         {
-            throw new InvalidOperationException($"Cluster:GatewayPorts must be a comma-separated list of ports (got '{ports}').");
+            throw new GatewayConfigurationException($"Cluster:GatewayPorts must be a comma-separated list of ports (got '{ports}').");
         }
     }
 }
+
+/// <summary>A configuration value the gateway cannot start with; the message names the key.</summary>
+public sealed class GatewayConfigurationException(string message) : Exception(message);

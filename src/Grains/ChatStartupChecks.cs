@@ -39,7 +39,13 @@ public static class ChatStartupChecks
         {
             var parsed = new NpgsqlConnectionStringBuilder(connectionString);
             address = $"{parsed.Host ?? "localhost"}:{parsed.Port}";
-            dataSource = services.GetRequiredService<NpgsqlDataSource>();
+            // A host without the store (a gateway in client mode) has nothing to check here.
+            if (services.GetService<NpgsqlDataSource>() is not { } registered)
+            {
+                return null;
+            }
+
+            dataSource = registered;
         }
         catch (ArgumentException ex)
         {
