@@ -179,13 +179,10 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
             return;
         }
 
-        // Serialize outside the lock; once per message for all local connections.
-        var frames = new byte[messages.Length][];
-        for (var i = 0; i < messages.Length; i++)
-        {
-            frames[i] = Events.Message(messages[i]);
-        }
-
+        // The same message usually reaches us twice (our own post's result and the grain's notification):
+        // skip what was delivered before serializing, then serialize once for all local connections,
+        // outside the lock.
+        int first;
         lock (_lock)
         {
             if (!_initialized)
@@ -195,10 +192,30 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
                 return;
             }
 
-            for (var i = 0; i < messages.Length; i++)
+            _knownSeq = Math.Max(_knownSeq, messages[^1].Seq);
+            first = 0;
+            while (first < messages.Length && messages[first].Seq <= _lastSeq)
+            {
+                first++;
+            }
+        }
+
+        if (first == messages.Length)
+        {
+            return;
+        }
+
+        var frames = new byte[messages.Length][];
+        for (var i = first; i < messages.Length; i++)
+        {
+            frames[i] = Events.Message(messages[i]);
+        }
+
+        lock (_lock)
+        {
+            for (var i = first; i < messages.Length; i++)
             {
                 var seq = messages[i].Seq;
-                _knownSeq = Math.Max(_knownSeq, seq);
                 if (seq <= _lastSeq)
                 {
                     continue;
@@ -224,7 +241,7 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
             }
         }
 
-        hub.Metrics.MessagesDelivered(messages.Length);
+        hub.Metrics.MessagesDelivered(messages.Length - first);
         RepairIfBehind();
     }
 
