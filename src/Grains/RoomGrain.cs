@@ -436,8 +436,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         Broadcast([], _presence.ReplaceGateway(gatewayId, GatewayMembers.Empty));
     }
 
-    /// <summary>One one-way call per subscribed gateway: the grain never waits on a gateway, and a
-    /// gateway that missed a call repairs the gap from its last seq.</summary>
+    /// <summary>Queues the events for every subscribed gateway and starts its delivery if none is running.
+    /// The room never waits here: each gateway's calls run in <see cref="DeliverAsync"/>.</summary>
     private void Broadcast(ImmutableArray<ChatMessage> messages, ImmutableArray<PresenceChange> presence)
     {
         if (messages.IsEmpty && presence.IsEmpty)
@@ -445,33 +445,96 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return;
         }
 
-        var events = new RoomEvents(_room, messages, presence);
         foreach (var (gatewayId, subscription) in _subscriptions)
         {
-            if (subscription.Observer is not { } observer)
+            if (subscription.Observer is null)
             {
                 continue;
             }
 
-            try
+            subscription.Enqueue(messages, presence, _options.MaxPendingMessagesPerGateway);
+            if (!subscription.Delivering)
             {
-                _ = observer.OnEvents(events);
-            }
-            catch (Exception ex)
-            {
-                LogNotifyFailed(_logger, ex, _room, gatewayId);
+                _ = DeliverAsync(gatewayId, subscription);
             }
         }
     }
+
+    /// <summary>
+    /// One call at a time per gateway, so it sees messages in seq order (Orleans does not order one-way
+    /// calls); whatever piled up during a call goes out in the next one, which is how a busy room batches.
+    /// A failing gateway is dropped like an expired one: it renews its subscription and fetches the gap.
+    /// </summary>
+    private async Task DeliverAsync(string gatewayId, Subscription subscription)
+    {
+        subscription.Delivering = true;
+        try
+        {
+            while (IsCurrent(gatewayId, subscription)
+                && subscription.Observer is { } observer
+                && subscription.TakeEvents(_room, _options.MaxBatch) is { } events)
+            {
+                await observer.OnEvents(events);
+            }
+        }
+        catch (Exception ex)
+        {
+            LogNotifyFailed(_logger, ex, _room, gatewayId);
+            if (IsCurrent(gatewayId, subscription))
+            {
+                DropGateway(gatewayId);
+            }
+        }
+        finally
+        {
+            subscription.Delivering = false;
+        }
+    }
+
+    private bool IsCurrent(string gatewayId, Subscription subscription)
+        => _subscriptions.TryGetValue(gatewayId, out var current) && ReferenceEquals(current, subscription);
 
     private static DateTime TruncateToMilliseconds(DateTime time)
         => new(time.Ticks - (time.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
 
     private sealed class Subscription
     {
+        private readonly List<ChatMessage> _messages = [];
+        private readonly List<PresenceChange> _presence = [];
+
         public IRoomObserver? Observer { get; set; }
 
         public DateTime ExpiresAt { get; set; }
+
+        /// <summary>A call to this gateway is in flight; new events wait for the next one.</summary>
+        public bool Delivering { get; set; }
+
+        public void Enqueue(ImmutableArray<ChatMessage> messages, ImmutableArray<PresenceChange> presence, int maxMessages)
+        {
+            _messages.AddRange(messages);
+            _presence.AddRange(presence);
+            // A gateway this far behind is stuck: forget its oldest messages; it fetches them by seq.
+            if (_messages.Count > maxMessages)
+            {
+                _messages.RemoveRange(0, _messages.Count - maxMessages);
+            }
+        }
+
+        /// <summary>The oldest pending messages (at most <paramref name="maxMessages"/>) and all pending
+        /// presence in one call, or null when nothing is pending.</summary>
+        public RoomEvents? TakeEvents(string room, int maxMessages)
+        {
+            if (_messages.Count == 0 && _presence.Count == 0)
+            {
+                return null;
+            }
+
+            var count = Math.Min(maxMessages, _messages.Count);
+            var events = new RoomEvents(room, [.. _messages.GetRange(0, count)], [.. _presence]);
+            _messages.RemoveRange(0, count);
+            _presence.Clear();
+            return events;
+        }
     }
 
     private sealed class PendingPost(PostRequest request)
