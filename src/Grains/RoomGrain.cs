@@ -154,7 +154,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
     public async Task<PostResult> Post(PostRequest request)
     {
-        var subscribed = request.GatewayId is null || _subscriptions.ContainsKey(request.GatewayId);
+        var subscribed = request.GatewayId is null || IsSubscribed(request.GatewayId);
         var error = Validate(request);
         if (error != RoomError.None)
         {
@@ -402,11 +402,16 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         return builder.ToImmutable();
     }
 
+    /// <summary>False for a gateway known only provisionally (it joined but has not subscribed since this
+    /// activation started): it gets no events until it subscribes.</summary>
+    private bool IsSubscribed(string gatewayId)
+        => _subscriptions.TryGetValue(gatewayId, out var subscription) && subscription.Observer is not null;
+
     private bool TouchGateway(string gatewayId)
     {
-        if (_subscriptions.TryGetValue(gatewayId, out var subscription))
+        if (_subscriptions.ContainsKey(gatewayId))
         {
-            return subscription.Observer is not null;
+            return IsSubscribed(gatewayId);
         }
 
         // A join from a gateway this activation does not know (it re-activated since the gateway last
