@@ -28,6 +28,7 @@ public sealed class FaultInjectingStore(IMessageStore inner) : IMessageStore
     public async Task AppendAsync(string room, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken = default)
     {
         var faults = For(room);
+        faults.CountAppend();
         if (faults.Gate is { } gate)
         {
             await gate.Task;
@@ -72,6 +73,7 @@ public sealed class FaultInjectingStore(IMessageStore inner) : IMessageStore
 public sealed class RoomFaults
 {
     private int _reads;
+    private int _appends;
 
     public volatile AppendFault Append;
 
@@ -80,5 +82,10 @@ public sealed class RoomFaults
 
     public int Reads => Volatile.Read(ref _reads);
 
+    /// <summary>Append calls started (including those held by <see cref="Gate"/> or failed).</summary>
+    public int Appends => Volatile.Read(ref _appends);
+
     public void CountRead() => Interlocked.Increment(ref _reads);
+
+    public void CountAppend() => Interlocked.Increment(ref _appends);
 }

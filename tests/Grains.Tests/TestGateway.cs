@@ -1,5 +1,3 @@
-using System.Collections.Immutable;
-
 namespace OrleansChat.Grains.Tests;
 
 /// <summary>
@@ -37,7 +35,7 @@ public sealed class TestGateway : IRoomObserver
     public Task<SubscribeResult> SubscribeAsync(IRoomGrain room, TimeSpan? lifetime = null, GatewayMembers? members = null)
         => room.Subscribe(Subscription(lifetime ?? TimeSpan.FromMinutes(5), members));
 
-    public ImmutableArray<RoomEvents> Calls
+    public RoomEvents[] Calls
     {
         get
         {
@@ -48,9 +46,9 @@ public sealed class TestGateway : IRoomObserver
         }
     }
 
-    public ImmutableArray<ChatMessage> Messages => [.. Calls.SelectMany(call => call.Messages)];
+    public ChatMessage[] Messages => [.. Calls.SelectMany(call => call.Messages)];
 
-    public ImmutableArray<PresenceChange> PresenceChanges => [.. Calls.SelectMany(call => call.Presence)];
+    public PresenceChange[] PresenceChanges => [.. Calls.SelectMany(call => call.Presence)];
 
     /// <summary>Waits until <paramref name="condition"/> holds on what this gateway received.</summary>
     public Task WaitUntilAsync(Func<TestGateway, bool> condition, string what)
