@@ -114,26 +114,25 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return new JoinResult(RoomError.BadRequest, 0, [], [], false, false);
         }
 
+        var read = request.Since is { } since
+            ? ReadAfterAsync(since, ChatLimits.MaxHistory + 1)
+            : ReadLatestAsync(ChatLimits.DefaultHistory);
+        // A join that fails leaves no trace (no member, no presence event): the gateway sends no leave for it.
+        if (await TryReadAsync(read) is not { } history)
+        {
+            return new JoinResult(RoomError.Unavailable, 0, [], [], false, IsSubscribed(request.GatewayId));
+        }
+
+        var more = history.Length > ChatLimits.MaxHistory;
+        if (more)
+        {
+            history = history[..ChatLimits.MaxHistory];
+        }
+
         var subscribed = TouchGateway(request.GatewayId);
         if (_presence.Add(request.GatewayId, request.User, request.ConnectionId))
         {
             Broadcast([], [new PresenceChange(request.User, true, request.ConnectionId)]);
-        }
-
-        ImmutableArray<ChatMessage> history;
-        var more = false;
-        if (request.Since is { } since)
-        {
-            history = await ReadAfterAsync(since, ChatLimits.MaxHistory + 1);
-            if (history.Length > ChatLimits.MaxHistory)
-            {
-                history = history[..ChatLimits.MaxHistory];
-                more = true;
-            }
-        }
-        else
-        {
-            history = await ReadLatestAsync(ChatLimits.DefaultHistory);
         }
 
         // No await between here and the return: _seq and the history agree, and every message above
@@ -164,8 +163,9 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         var key = new DedupeKey(request.User, request.ClientId);
         if (_dedupe.TryGetSeq(key, out var storedSeq))
         {
-            var original = await ReadAfterAsync(storedSeq - 1, 1);
-            return new PostResult(RoomError.None, original[0], true, subscribed);
+            return await TryReadAsync(ReadAfterAsync(storedSeq - 1, 1)) is { } original
+                ? new PostResult(RoomError.None, original[0], true, subscribed)
+                : new PostResult(RoomError.Unavailable, null, false, subscribed);
         }
 
         if (_inFlight.TryGetValue(key, out var pending))
@@ -199,21 +199,15 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return new HistoryResult(RoomError.BadRequest, []);
         }
 
-        try
+        var read = query switch
         {
-            var messages = query switch
-            {
-                { Before: { } before } => await ReadBeforeAsync(before, query.Limit),
-                { After: { } after } => await ReadAfterAsync(after, query.Limit),
-                _ => await ReadLatestAsync(query.Limit),
-            };
-            return new HistoryResult(RoomError.None, messages);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogStoreFailed(_logger, ex, _room);
-            return new HistoryResult(RoomError.Unavailable, []);
-        }
+            { Before: { } before } => ReadBeforeAsync(before, query.Limit),
+            { After: { } after } => ReadAfterAsync(after, query.Limit),
+            _ => ReadLatestAsync(query.Limit),
+        };
+        return await TryReadAsync(read) is { } messages
+            ? new HistoryResult(RoomError.None, messages)
+            : new HistoryResult(RoomError.Unavailable, []);
     }
 
     public Task<string> GetRuntimeIdentity() => Task.FromResult(RuntimeIdentity);
@@ -350,6 +344,21 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         _seq = message.Seq;
         _recent.Add(message);
         _dedupe.Add(new DedupeKey(message.User, message.ClientId), message.Seq, message.Time);
+    }
+
+    /// <summary>A store read at the grain boundary: null when the store failed, so the caller answers
+    /// Unavailable (retry later) instead of faulting the call.</summary>
+    private async Task<ImmutableArray<ChatMessage>?> TryReadAsync(Task<ImmutableArray<ChatMessage>> read)
+    {
+        try
+        {
+            return await read;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogStoreFailed(_logger, ex, _room);
+            return null;
+        }
     }
 
     private async Task<ImmutableArray<ChatMessage>> ReadLatestAsync(int limit)
