@@ -85,7 +85,17 @@ public sealed class RoomFaults
     /// <summary>Append calls started (including those held by <see cref="Gate"/> or failed).</summary>
     public int Appends => Volatile.Read(ref _appends);
 
-    public void CountRead() => Interlocked.Increment(ref _reads);
+    /// <summary>When set, reads throw (the database is down for reads too).</summary>
+    public volatile bool FailReads;
+
+    public void CountRead()
+    {
+        Interlocked.Increment(ref _reads);
+        if (FailReads)
+        {
+            throw new InvalidOperationException("injected: store unavailable for reads");
+        }
+    }
 
     public void CountAppend() => Interlocked.Increment(ref _appends);
 }
