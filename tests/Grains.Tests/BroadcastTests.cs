@@ -10,11 +10,12 @@ public sealed class BroadcastTests(ChatClusterFixture fixture)
         const int postsEach = 30;
         const int total = callers * postsEach;
         var room = fixture.Room(Rooms.Unique("fanout"));
-        TestGateway[] gateways = [new(fixture.Client), new(fixture.Client), new(fixture.Client)];
-        foreach (var gateway in gateways)
-        {
-            await gateway.SubscribeAsync(room);
-        }
+        TestGateway[] gateways =
+        [
+            await TestGateway.SubscribedAsync(fixture.Client, room),
+            await TestGateway.SubscribedAsync(fixture.Client, room),
+            await TestGateway.SubscribedAsync(fixture.Client, room),
+        ];
 
         await Rooms.Concurrently(callers, async caller =>
         {

@@ -8,8 +8,7 @@ public sealed class DedupeTests(ChatClusterFixture fixture)
     {
         var roomName = Rooms.Unique("dedupe");
         var room = fixture.Room(roomName);
-        var gateway = new TestGateway(fixture.Client);
-        await gateway.SubscribeAsync(room);
+        var gateway = await TestGateway.SubscribedAsync(fixture.Client, room);
 
         var first = await room.Post(Rooms.Post("alice", "m1", "hello"));
         var resend = await room.Post(Rooms.Post("alice", "m1", "hello again"));
@@ -21,10 +20,9 @@ public sealed class DedupeTests(ChatClusterFixture fixture)
         Assert.True(resend.Duplicate);
         Assert.Equal(first.Message, resend.Message);
         Assert.Equal(2, next.Message!.Seq);
-        Assert.Equal([1L, 2L], (await fixture.Store.AllAsync(roomName)).Seqs());
-        // Calls to a gateway arrive in order, so a second broadcast of seq 1 would precede seq 2.
-        await gateway.WaitUntilAsync(g => g.Messages.Any(m => m.Seq == 2), "seq 2");
-        Assert.Equal([1L, 2L], gateway.Messages.Seqs());
+        var stored = await fixture.Store.AllAsync(roomName);
+        Assert.Equal([1L, 2L], stored.Seqs());
+        await gateway.AssertReceivedAsync(stored);
     }
 
     [Fact]

@@ -8,8 +8,7 @@ public sealed class StoreFailureTests(ChatClusterFixture fixture)
     {
         var roomName = Rooms.Unique("storedown");
         var room = fixture.Room(roomName);
-        var gateway = new TestGateway(fixture.Client);
-        await gateway.SubscribeAsync(room);
+        var gateway = await TestGateway.SubscribedAsync(fixture.Client, room);
         for (var i = 1; i <= 3; i++)
         {
             await room.Post(Rooms.Post("alice", $"ok{i}"));
@@ -37,9 +36,7 @@ public sealed class StoreFailureTests(ChatClusterFixture fixture)
         Assert.All(retried, result => Assert.False(result.Duplicate));
         var stored = await fixture.Store.AllAsync(roomName);
         Assert.Equal(Rooms.Range(1, 8), stored.Seqs());
-        await gateway.WaitUntilAsync(g => g.Messages.Length >= 8, "8 messages");
-        await Task.Delay(100);
-        Assert.Equal(stored, gateway.Messages);
+        await gateway.AssertReceivedAsync(stored);
     }
 
     [Fact]
@@ -47,8 +44,7 @@ public sealed class StoreFailureTests(ChatClusterFixture fixture)
     {
         var roomName = Rooms.Unique("lostack");
         var room = fixture.Room(roomName);
-        var gateway = new TestGateway(fixture.Client);
-        await gateway.SubscribeAsync(room);
+        var gateway = await TestGateway.SubscribedAsync(fixture.Client, room);
         await room.Post(Rooms.Post("alice", "before"));
 
         fixture.Store.For(roomName).Append = AppendFault.CommitThenThrow;
@@ -65,9 +61,7 @@ public sealed class StoreFailureTests(ChatClusterFixture fixture)
         var stored = await fixture.Store.AllAsync(roomName);
         Assert.Equal(["before", "lost", "after"], stored.Select(m => m.ClientId));
         Assert.Equal(stored[1], resend.Message);
-        await gateway.WaitUntilAsync(g => g.Messages.Length >= 3, "3 messages");
-        await Task.Delay(100);
-        Assert.Equal(stored, gateway.Messages);
+        await gateway.AssertReceivedAsync(stored);
     }
 
     [Fact]
@@ -94,8 +88,7 @@ public sealed class StoreFailureTests(ChatClusterFixture fixture)
     {
         var roomName = Rooms.Unique("readsdown");
         var room = fixture.Room(roomName);
-        var watcher = new TestGateway(fixture.Client);
-        await watcher.SubscribeAsync(room);
+        var watcher = await TestGateway.SubscribedAsync(fixture.Client, room);
         for (var i = 1; i <= 250; i++)
         {
             await room.Post(Rooms.Post("alice", $"m{i}"));

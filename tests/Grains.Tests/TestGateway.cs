@@ -50,6 +50,23 @@ public sealed class TestGateway : IRoomObserver
 
     public PresenceChange[] PresenceChanges => [.. Calls.SelectMany(call => call.Presence)];
 
+    /// <summary>A gateway subscribed to <paramref name="room"/> for the length of a test.</summary>
+    public static async Task<TestGateway> SubscribedAsync(IClusterClient client, IRoomGrain room)
+    {
+        var gateway = new TestGateway(client);
+        await gateway.SubscribeAsync(room);
+        return gateway;
+    }
+
+    /// <summary>Waits for as many messages as expected, then a little longer so an extra or repeated
+    /// call would show, and checks they are exactly <paramref name="expected"/> in that order.</summary>
+    public async Task AssertReceivedAsync(IReadOnlyList<ChatMessage> expected)
+    {
+        await WaitUntilAsync(g => g.Messages.Length >= expected.Count, $"{expected.Count} messages at {Id}");
+        await Task.Delay(100);
+        Assert.Equal(expected, Messages);
+    }
+
     /// <summary>Waits until <paramref name="condition"/> holds on what this gateway received.</summary>
     public Task WaitUntilAsync(Func<TestGateway, bool> condition, string what)
         => Eventually.WaitAsync(() => condition(this), what);
