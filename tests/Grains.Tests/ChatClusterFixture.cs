@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
 using Orleans.TestingHost;
 
 namespace OrleansChat.Grains.Tests;
@@ -38,11 +39,16 @@ public class ChatClusterFixture : IAsyncLifetime
                 options.ExpiryCheckInterval = TimeSpan.FromMilliseconds(100);
             });
         });
+        Configure(builder);
         Cluster = builder.Build();
         await Cluster.DeployAsync();
     }
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
+
+    protected virtual void Configure(InProcessTestClusterBuilder builder)
+    {
+    }
 }
 
 /// <summary>Tests that leave the silos alone share one cluster.</summary>
@@ -53,7 +59,15 @@ public sealed class ClusterCollection : ICollectionFixture<ChatClusterFixture>
 }
 
 /// <summary>Failover tests stop and kill silos: they get their own cluster so they cannot disturb others.</summary>
-public sealed class FailoverClusterFixture : ChatClusterFixture;
+public sealed class FailoverClusterFixture : ChatClusterFixture
+{
+    /// <summary>A call in flight on a killed silo gets no answer: fail it after this instead of the 30 s default,
+    /// and let the caller retry with the same client id.</summary>
+    public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(5);
+
+    protected override void Configure(InProcessTestClusterBuilder builder)
+        => builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(options => options.ResponseTimeout = ResponseTimeout));
+}
 
 [CollectionDefinition(Name)]
 public sealed class FailoverCollection : ICollectionFixture<FailoverClusterFixture>

@@ -76,10 +76,13 @@ public static class Eventually
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
-    public static async Task WaitAsync(Func<bool> condition, string what)
+    public static Task WaitAsync(Func<bool> condition, string what)
+        => WaitAsync(() => Task.FromResult(condition()), what);
+
+    public static async Task WaitAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
+        while (!await condition())
         {
             if (DateTime.UtcNow > deadline)
             {
