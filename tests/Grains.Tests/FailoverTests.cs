@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Orleans.TestingHost;
+using Xunit.Abstractions;
 
 namespace OrleansChat.Grains.Tests;
 
@@ -10,7 +11,7 @@ namespace OrleansChat.Grains.Tests;
 /// each once, with seqs 1..N.
 /// </summary>
 [Collection(FailoverCollection.Name)]
-public sealed class FailoverTests(FailoverClusterFixture fixture)
+public sealed class FailoverTests(FailoverClusterFixture fixture, ITestOutputHelper output)
 {
     private const int Callers = 4;
     private const int PostsEach = 40;
@@ -67,22 +68,28 @@ public sealed class FailoverTests(FailoverClusterFixture fixture)
 
         await Eventually.WaitAsync(() => acked.Count >= Callers * PostsEach / 4, "posts before the failure");
         await takeDown(silo);
+        try
+        {
+            // The gateway's renewal timer: keep re-subscribing until the room answers from another silo.
+            await Eventually.WaitAsync(() => TryRenewAsync(gateway, room), "the gateway to re-subscribe");
+            await posting;
+            await gateway.CatchUpAsync(room);
+            output.WriteLine($"{retries} resends, {gateway.Fetched} messages fetched after missing them live; room moved from {firstHost} to {await room.GetRuntimeIdentity()}");
 
-        // The gateway's renewal timer: keep re-subscribing until the room answers from another silo.
-        await Eventually.WaitAsync(() => TryRenewAsync(gateway, room), "the gateway to re-subscribe");
-        await posting;
-        await gateway.CatchUpAsync(room);
+            const int total = Callers * PostsEach;
+            var stored = await fixture.Store.AllAsync(roomName);
+            Assert.Equal(Rooms.Range(1, total), stored.Seqs());
+            Assert.Equal(total, stored.Select(m => m.ClientId).Distinct().Count());
+            Assert.Equal(stored, acked.Values.OrderBy(m => m.Seq));
+            Assert.Equal(stored, gateway.Delivered);
+            Assert.NotEqual(firstHost, await room.GetRuntimeIdentity());
+        }
+        finally
+        {
+            // Leave the collection's cluster as we found it, even when an assertion failed.
+            await fixture.Cluster.StartAdditionalSiloAsync();
+        }
 
-        const int total = Callers * PostsEach;
-        var stored = await fixture.Store.AllAsync(roomName);
-        Assert.Equal(Rooms.Range(1, total), stored.Seqs());
-        Assert.Equal(total, stored.Select(m => m.ClientId).Distinct().Count());
-        Assert.Equal(stored, acked.Values.OrderBy(m => m.Seq));
-        Assert.Equal(stored, gateway.Delivered);
-        Assert.NotEqual(firstHost, await room.GetRuntimeIdentity());
-
-        // Leave the collection's cluster as we found it.
-        await fixture.Cluster.StartAdditionalSiloAsync();
         Assert.Equal(ChatClusterFixture.SiloCount, fixture.Cluster.Silos.Count);
     }
 

@@ -15,6 +15,9 @@ public sealed class FollowingGateway : IRoomObserver
 
     public string Id { get; } = "follower-" + Guid.NewGuid().ToString("N")[..8];
 
+    /// <summary>Messages that came through History rather than the observer (they were missed live).</summary>
+    public int Fetched { get; private set; }
+
     public ChatMessage[] Delivered
     {
         get
@@ -56,7 +59,7 @@ public sealed class FollowingGateway : IRoomObserver
         {
             var page = await room.History(new HistoryQuery(null, LastSeq, ChatLimits.MaxHistory));
             Assert.Equal(RoomError.None, page.Error);
-            Deliver(page.Messages);
+            Fetched += Deliver(page.Messages);
             if (page.Messages.Length < ChatLimits.MaxHistory)
             {
                 return;
@@ -64,10 +67,12 @@ public sealed class FollowingGateway : IRoomObserver
         }
     }
 
-    private void Deliver(IEnumerable<ChatMessage> messages)
+    /// <summary>Delivers what continues the sequence; returns how many.</summary>
+    private int Deliver(IEnumerable<ChatMessage> messages)
     {
         lock (_lock)
         {
+            var count = _delivered.Count;
             foreach (var message in messages)
             {
                 var last = _delivered.Count == 0 ? 0 : _delivered[^1].Seq;
@@ -77,6 +82,8 @@ public sealed class FollowingGateway : IRoomObserver
                     _delivered.Add(message);
                 }
             }
+
+            return _delivered.Count - count;
         }
     }
 }
