@@ -31,11 +31,17 @@ public interface IRoomGrain : IGrainWithStringKey
     Task<string> GetRuntimeIdentity();
 }
 
-/// <summary>One per gateway process, for all its rooms. One-way: the grain never waits on a gateway,
-/// so a slow or dead gateway cannot stall a room; lost calls are repaired by the gateway's gap fetch.</summary>
+/// <summary>One per gateway process, for all its rooms.</summary>
 [Alias("OrleansChat.IRoomObserver")]
 public interface IRoomObserver : IGrainObserver
 {
-    [OneWay, Alias("OnEvents")]
+    /// <summary>
+    /// Not one-way: Orleans does not keep one-way calls in order (a room posting 1..300 was observed
+    /// to arrive as 1,2,3,11,12,…,5,6), so a room sends each gateway one call at a time, in seq order,
+    /// and packs the events that pile up meanwhile into the next call. The room never waits on this
+    /// call (a slow gateway only delays its own events); a call that fails drops the gateway's
+    /// subscription until it renews. Implementations must only enqueue and return.
+    /// </summary>
+    [Alias("OnEvents")]
     Task OnEvents(RoomEvents events);
 }

@@ -36,7 +36,7 @@ internal sealed class RecentMessages(int capacity)
     public ImmutableArray<ChatMessage> Latest(int limit) => Range(_items.Count - limit, limit);
 
     public ImmutableArray<ChatMessage> After(long after, int limit)
-        => _items.Count == 0 ? [] : Range((int)Math.Max(0, after + 1 - FirstSeq), limit);
+        => _items.Count == 0 ? [] : Range((int)Math.Clamp(after + 1 - FirstSeq, 0, _items.Count), limit);
 
     public ImmutableArray<ChatMessage> Before(long before, int limit)
     {

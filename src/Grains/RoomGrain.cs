@@ -114,26 +114,25 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return new JoinResult(RoomError.BadRequest, 0, [], [], false, false);
         }
 
+        var read = request.Since is { } since
+            ? ReadAfterAsync(since, ChatLimits.MaxHistory + 1)
+            : ReadLatestAsync(ChatLimits.DefaultHistory);
+        // A join that fails leaves no trace (no member, no presence event): the gateway sends no leave for it.
+        if (await TryReadAsync(read) is not { } history)
+        {
+            return new JoinResult(RoomError.Unavailable, 0, [], [], false, IsSubscribed(request.GatewayId));
+        }
+
+        var more = history.Length > ChatLimits.MaxHistory;
+        if (more)
+        {
+            history = history[..ChatLimits.MaxHistory];
+        }
+
         var subscribed = TouchGateway(request.GatewayId);
         if (_presence.Add(request.GatewayId, request.User, request.ConnectionId))
         {
             Broadcast([], [new PresenceChange(request.User, true, request.ConnectionId)]);
-        }
-
-        ImmutableArray<ChatMessage> history;
-        var more = false;
-        if (request.Since is { } since)
-        {
-            history = await ReadAfterAsync(since, ChatLimits.MaxHistory + 1);
-            if (history.Length > ChatLimits.MaxHistory)
-            {
-                history = history[..ChatLimits.MaxHistory];
-                more = true;
-            }
-        }
-        else
-        {
-            history = await ReadLatestAsync(ChatLimits.DefaultHistory);
         }
 
         // No await between here and the return: _seq and the history agree, and every message above
@@ -154,7 +153,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
     public async Task<PostResult> Post(PostRequest request)
     {
-        var subscribed = request.GatewayId is null || _subscriptions.ContainsKey(request.GatewayId);
+        var subscribed = request.GatewayId is null || IsSubscribed(request.GatewayId);
         var error = Validate(request);
         if (error != RoomError.None)
         {
@@ -164,8 +163,9 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         var key = new DedupeKey(request.User, request.ClientId);
         if (_dedupe.TryGetSeq(key, out var storedSeq))
         {
-            var original = await ReadAfterAsync(storedSeq - 1, 1);
-            return new PostResult(RoomError.None, original[0], true, subscribed);
+            return await TryReadAsync(ReadAfterAsync(storedSeq - 1, 1)) is { } original
+                ? new PostResult(RoomError.None, original[0], true, subscribed)
+                : new PostResult(RoomError.Unavailable, null, false, subscribed);
         }
 
         if (_inFlight.TryGetValue(key, out var pending))
@@ -199,21 +199,15 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return new HistoryResult(RoomError.BadRequest, []);
         }
 
-        try
+        var read = query switch
         {
-            var messages = query switch
-            {
-                { Before: { } before } => await ReadBeforeAsync(before, query.Limit),
-                { After: { } after } => await ReadAfterAsync(after, query.Limit),
-                _ => await ReadLatestAsync(query.Limit),
-            };
-            return new HistoryResult(RoomError.None, messages);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogStoreFailed(_logger, ex, _room);
-            return new HistoryResult(RoomError.Unavailable, []);
-        }
+            { Before: { } before } => ReadBeforeAsync(before, query.Limit),
+            { After: { } after } => ReadAfterAsync(after, query.Limit),
+            _ => ReadLatestAsync(query.Limit),
+        };
+        return await TryReadAsync(read) is { } messages
+            ? new HistoryResult(RoomError.None, messages)
+            : new HistoryResult(RoomError.Unavailable, []);
     }
 
     public Task<string> GetRuntimeIdentity() => Task.FromResult(RuntimeIdentity);
@@ -353,6 +347,21 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         _dedupe.Add(new DedupeKey(message.User, message.ClientId), message.Seq, message.Time);
     }
 
+    /// <summary>A store read at the grain boundary: null when the store failed, so the caller answers
+    /// Unavailable (retry later) instead of faulting the call.</summary>
+    private async Task<ImmutableArray<ChatMessage>?> TryReadAsync(Task<ImmutableArray<ChatMessage>> read)
+    {
+        try
+        {
+            return await read;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogStoreFailed(_logger, ex, _room);
+            return null;
+        }
+    }
+
     private async Task<ImmutableArray<ChatMessage>> ReadLatestAsync(int limit)
     {
         if (_recent.CoversLatest(limit, _seq))
@@ -403,11 +412,16 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         return builder.ToImmutable();
     }
 
+    /// <summary>False for a gateway known only provisionally (it joined but has not subscribed since this
+    /// activation started): it gets no events until it subscribes.</summary>
+    private bool IsSubscribed(string gatewayId)
+        => _subscriptions.TryGetValue(gatewayId, out var subscription) && subscription.Observer is not null;
+
     private bool TouchGateway(string gatewayId)
     {
-        if (_subscriptions.TryGetValue(gatewayId, out var subscription))
+        if (_subscriptions.ContainsKey(gatewayId))
         {
-            return subscription.Observer is not null;
+            return IsSubscribed(gatewayId);
         }
 
         // A join from a gateway this activation does not know (it re-activated since the gateway last
@@ -437,8 +451,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         Broadcast([], _presence.ReplaceGateway(gatewayId, GatewayMembers.Empty));
     }
 
-    /// <summary>One one-way call per subscribed gateway: the grain never waits on a gateway, and a
-    /// gateway that missed a call repairs the gap from its last seq.</summary>
+    /// <summary>Queues the events for every subscribed gateway and starts its delivery if none is running.
+    /// The room never waits here: each gateway's calls run in <see cref="DeliverAsync"/>.</summary>
     private void Broadcast(ImmutableArray<ChatMessage> messages, ImmutableArray<PresenceChange> presence)
     {
         if (messages.IsEmpty && presence.IsEmpty)
@@ -446,21 +460,17 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return;
         }
 
-        var events = new RoomEvents(_room, messages, presence);
         foreach (var (gatewayId, subscription) in _subscriptions)
         {
-            if (subscription.Observer is not { } observer)
+            if (subscription.Observer is null)
             {
                 continue;
             }
 
-            try
+            subscription.Enqueue(messages, presence, _options.MaxPendingMessagesPerGateway);
+            if (!subscription.Delivering)
             {
-                _ = observer.OnEvents(events);
-            }
-            catch (Exception ex)
-            {
-                LogNotifyFailed(_logger, ex, _room, gatewayId);
+                _ = DeliverAsync(gatewayId, subscription);
             }
         }
     }
@@ -492,14 +502,81 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         return true;
     }
 
+    /// <summary>
+    /// One call at a time per gateway, so it sees messages in seq order (Orleans does not order one-way
+    /// calls); whatever piled up during a call goes out in the next one, which is how a busy room batches.
+    /// A failing gateway is dropped like an expired one: it renews its subscription and fetches the gap.
+    /// </summary>
+    private async Task DeliverAsync(string gatewayId, Subscription subscription)
+    {
+        subscription.Delivering = true;
+        try
+        {
+            while (IsCurrent(gatewayId, subscription)
+                && subscription.Observer is { } observer
+                && subscription.TakeEvents(_room, _options.MaxBatch) is { } events)
+            {
+                await observer.OnEvents(events);
+            }
+        }
+        catch (Exception ex)
+        {
+            LogNotifyFailed(_logger, ex, _room, gatewayId);
+            if (IsCurrent(gatewayId, subscription))
+            {
+                DropGateway(gatewayId);
+            }
+        }
+        finally
+        {
+            subscription.Delivering = false;
+        }
+    }
+
+    private bool IsCurrent(string gatewayId, Subscription subscription)
+        => _subscriptions.TryGetValue(gatewayId, out var current) && ReferenceEquals(current, subscription);
+
     private static DateTime TruncateToMilliseconds(DateTime time)
         => new(time.Ticks - (time.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
 
     private sealed class Subscription
     {
+        private readonly List<ChatMessage> _messages = [];
+        private readonly List<PresenceChange> _presence = [];
+
         public IRoomObserver? Observer { get; set; }
 
         public DateTime ExpiresAt { get; set; }
+
+        /// <summary>A call to this gateway is in flight; new events wait for the next one.</summary>
+        public bool Delivering { get; set; }
+
+        public void Enqueue(ImmutableArray<ChatMessage> messages, ImmutableArray<PresenceChange> presence, int maxMessages)
+        {
+            _messages.AddRange(messages);
+            _presence.AddRange(presence);
+            // A gateway this far behind is stuck: forget its oldest messages; it fetches them by seq.
+            if (_messages.Count > maxMessages)
+            {
+                _messages.RemoveRange(0, _messages.Count - maxMessages);
+            }
+        }
+
+        /// <summary>The oldest pending messages (at most <paramref name="maxMessages"/>) and all pending
+        /// presence in one call, or null when nothing is pending.</summary>
+        public RoomEvents? TakeEvents(string room, int maxMessages)
+        {
+            if (_messages.Count == 0 && _presence.Count == 0)
+            {
+                return null;
+            }
+
+            var count = Math.Min(maxMessages, _messages.Count);
+            var events = new RoomEvents(room, [.. _messages.GetRange(0, count)], [.. _presence]);
+            _messages.RemoveRange(0, count);
+            _presence.Clear();
+            return events;
+        }
     }
 
     private sealed class PendingPost(PostRequest request)

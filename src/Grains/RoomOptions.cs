@@ -18,6 +18,10 @@ public sealed class RoomOptions
     /// <summary>Most posts grouped into one store write.</summary>
     public int MaxBatch { get; set; } = 256;
 
+    /// <summary>Messages queued for one gateway while its previous call is in flight; beyond this the oldest
+    /// are dropped (the gateway fetches them by seq).</summary>
+    public int MaxPendingMessagesPerGateway { get; set; } = 10_000;
+
     /// <summary>How often expired gateway subscriptions are dropped.</summary>
     public TimeSpan ExpiryCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
 
