@@ -4,6 +4,7 @@ using System.Text.Unicode;
 using System.Threading.Channels;
 using OrleansChat.Gateway.Protocol;
 using OrleansChat.Gateway.Rooms;
+using OrleansChat.Grains.Interfaces;
 
 namespace OrleansChat.Gateway.Connections;
 
@@ -296,7 +297,7 @@ public sealed partial class ChatConnection
             return;
         }
 
-        if (System.Text.Encoding.UTF8.GetByteCount(request.Text!) > _options.MaxTextBytes)
+        if (ChatLimits.Utf8Length(request.Text!) > _options.MaxTextBytes)
         {
             Enqueue(Events.Error(ErrorCodes.TooLarge, $"text is over {_options.MaxTextBytes} bytes", request.Id, room));
             return;

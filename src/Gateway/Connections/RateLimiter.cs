@@ -4,7 +4,8 @@ namespace OrleansChat.Gateway.Connections;
 
 /// <summary>Token bucket for <c>send</c> frames of one connection, plus the abuse counter: more than
 /// <see cref="AbuseLimit"/> refusals within <see cref="AbuseWindow"/> and the connection is closed (1008).
-/// Not thread-safe: one connection's read pump owns it.</summary>
+/// Not thread-safe: the read pump takes tokens as frames arrive; the request loop records refusals
+/// (separate state).</summary>
 internal sealed class RateLimiter(double perSecond, int burst)
 {
     public const int AbuseLimit = 100;
