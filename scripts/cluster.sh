@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # A local OrleansChat cluster without Docker: private PostgreSQL and Redis, 3 silos, 2 gateways, nginx in front.
-# Usage: scripts/cluster.sh up|down|status      (docs/cluster.md explains every process and setting)
-# Everything lives under .cluster/ in the repository (data, pid files, logs) and listens on 127.0.0.1 only.
+# Usage: scripts/cluster.sh up|down|status|stop NAME...   (docs/cluster.md explains every process and setting)
+# Everything lives under .cluster/ in the repository (data, pid files, logs; CLUSTER_DIR moves it) and listens
+# on 127.0.0.1 only.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-state="$repo/.cluster"
+state="${CLUSTER_DIR:-$repo/.cluster}"
 run="$state/run"
 logs="$state/logs"
 
 # Fixed addresses (tools and tests rely on them); the two private servers' ports can be moved if taken.
-chat_url="http://127.0.0.1:8080"
-nginx_port=8080
-gateway_ports=(8081 8082)
-silo_ports=(11111 11112 11113)
-silo_gateway_ports=(30000 30001 30002)
-pg_port="${CLUSTER_POSTGRES_PORT:-15432}"
-redis_port="${CLUSTER_REDIS_PORT:-16379}"
+# CLUSTER_PORT_OFFSET shifts every port at once, so a second cluster (a test run) can live beside a first one.
+offset="${CLUSTER_PORT_OFFSET:-0}"
+nginx_port=$((8080 + offset))
+chat_url="http://127.0.0.1:$nginx_port"
+gateway_ports=($((8081 + offset)) $((8082 + offset)))
+silo_ports=($((11111 + offset)) $((11112 + offset)) $((11113 + offset)))
+silo_gateway_ports=($((30000 + offset)) $((30001 + offset)) $((30002 + offset)))
+pg_port="${CLUSTER_POSTGRES_PORT:-$((15432 + offset))}"
+redis_port="${CLUSTER_REDIS_PORT:-$((16379 + offset))}"
 
 cluster_id="orleanschat"
 service_id="OrleansChat"
@@ -269,7 +272,7 @@ up() {
   wait_for 10 "" curl -sf -o /dev/null "$chat_url/healthz" || say "warning: $chat_url/healthz does not answer yet"
 
   status || true
-  echo "OrleansChat is up: $chat_url   (gateways http://127.0.0.1:${gateway_ports[0]}, http://127.0.0.1:${gateway_ports[1]}; logs in .cluster/logs)"
+  echo "OrleansChat is up: $chat_url   (gateways http://127.0.0.1:${gateway_ports[0]}, http://127.0.0.1:${gateway_ports[1]}; logs in $logs)"
 }
 
 # Stops one recorded process: politely, then by force after $2 seconds. Only the pid we started.
@@ -303,7 +306,7 @@ down() {
   wait
   stop redis 10
   stop postgres 30
-  say "down (data kept in .cluster/postgres; delete .cluster to start from scratch)"
+  say "down (data kept in $state/postgres; delete $state to start from scratch)"
 }
 
 # One line per running process: ROLE PID ADDRESS. Exit status 1 when a recorded process is not running.
@@ -322,10 +325,21 @@ status() {
   return $ok
 }
 
+# Stops the named processes (as recorded: postgres, redis, silo1, gateway2, nginx, ...); `up` starts them again.
+stop_named() {
+  local name
+  [ $# -gt 0 ] || { echo "usage: $0 stop NAME..." >&2; exit 2; }
+  for name in "$@"; do
+    [ -f "$run/$name.pid" ] || die "no process named $name is recorded in $run"
+    stop "$name" 30
+  done
+}
+
 command="${1:-}"
 case "$command" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  stop) shift; stop_named "$@" ;;
+  *) echo "usage: $0 up|down|status|stop NAME..." >&2; exit 2 ;;
 esac
