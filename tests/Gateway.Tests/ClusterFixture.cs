@@ -21,7 +21,7 @@ public class ClusterFixture : IAsyncLifetime
     /// <summary>Protocol defaults for rate limits, a 1 s heartbeat, 5 rooms.</summary>
     public GatewayFactory Strict { get; private set; } = null!;
 
-    /// <summary>A 16-event outbound queue, to make slow consumers quickly.</summary>
+    /// <summary>A 256-event outbound queue (a quarter of the default), to make slow consumers sooner.</summary>
     public GatewayFactory Tiny { get; private set; } = null!;
 
     /// <summary>Auth mode jwt.</summary>
@@ -47,7 +47,7 @@ public class ClusterFixture : IAsyncLifetime
             ["Gateway:HeartbeatSeconds"] = "1",
             ["Gateway:MaxRoomsPerConnection"] = "5",
         });
-        Tiny = StartGateway("gw-tiny", new() { ["Gateway:OutboundQueue"] = "16" });
+        Tiny = StartGateway("gw-tiny", new() { ["Gateway:OutboundQueue"] = "256" });
         Jwt = StartGateway("gw-jwt", new()
         {
             ["Gateway:Auth:Mode"] = "jwt",

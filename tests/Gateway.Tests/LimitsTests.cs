@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace OrleansChat.Gateway.Tests;
 
 /// <summary>Rate limits, room limit, heartbeats and slow consumers, on gateways with strict settings
-/// (protocol default rate limit, 1 s heartbeat, 5 rooms; a 16-event outbound queue).</summary>
+/// (protocol default rate limit, 1 s heartbeat, 5 rooms; a 256-event outbound queue).</summary>
 [Collection(ClusterCollection.Name)]
 public sealed partial class LimitsTests(ClusterFixture fixture)
 {
@@ -128,7 +128,7 @@ public sealed partial class LimitsTests(ClusterFixture fixture)
         await using var sender = await ChatClient.ConnectAsync(fixture.A, "flood");
         await sender.JoinAsync(room);
 
-        const int Count = 1200;
+        const int Count = 1500;
         var text = new string('z', 4000);
         var sending = Task.Run(async () =>
         {
