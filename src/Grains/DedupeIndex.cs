@@ -1,6 +1,7 @@
 namespace OrleansChat.Grains;
 
-internal readonly record struct DedupeKey(string User, string ClientId);
+/// <summary>A message's identity for dedupe: its sender and the id the sender chose.</summary>
+public readonly record struct DedupeKey(string User, string ClientId);
 
 /// <summary>Client ids of the room's recent messages: at least the last <c>minMessages</c> and at least
 /// those younger than <c>minAge</c>, whichever keeps more.</summary>

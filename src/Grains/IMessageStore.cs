@@ -17,4 +17,8 @@ public interface IMessageStore
 
     /// <summary>The oldest <paramref name="limit"/> messages with seq &gt; <paramref name="afterSeq"/>, oldest first.</summary>
     Task<IReadOnlyList<ChatMessage>> ReadAfterAsync(string room, long afterSeq, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Stored messages sent at or after <paramref name="since"/> whose (user, client id) is one of
+    /// <paramref name="keys"/>: dedupe beyond what a room holds in memory.</summary>
+    Task<IReadOnlyList<ChatMessage>> FindByClientIdsAsync(string room, IReadOnlyCollection<DedupeKey> keys, DateTime since, CancellationToken cancellationToken = default);
 }

@@ -48,6 +48,23 @@ public sealed class InMemoryMessageStore : IMessageStore
     public Task<IReadOnlyList<ChatMessage>> ReadAfterAsync(string room, long afterSeq, int limit, CancellationToken cancellationToken = default)
         => Read(room, log => Slice(log, (int)Math.Clamp(afterSeq, 0, log.Count), limit));
 
+    public Task<IReadOnlyList<ChatMessage>> FindByClientIdsAsync(string room, IReadOnlyCollection<DedupeKey> keys, DateTime since, CancellationToken cancellationToken = default)
+        => Read(room, log =>
+        {
+            var wanted = keys.ToHashSet();
+            var found = new List<ChatMessage>();
+            for (var i = log.Count - 1; i >= 0 && log[i].Time >= since; i--)
+            {
+                if (wanted.Contains(new DedupeKey(log[i].User, log[i].ClientId)))
+                {
+                    found.Add(log[i]);
+                }
+            }
+
+            found.Reverse();
+            return [.. found];
+        });
+
     private Task<IReadOnlyList<ChatMessage>> Read(string room, Func<List<ChatMessage>, ChatMessage[]> read)
     {
         lock (_lock)

@@ -78,6 +78,36 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource) : IMessage
     public Task<IReadOnlyList<ChatMessage>> ReadAfterAsync(string room, long afterSeq, int limit, CancellationToken cancellationToken = default)
         => ReadAsync(room, $"SELECT {Columns} FROM messages WHERE room = $1 AND seq > $3 ORDER BY seq LIMIT $2", afterSeq, limit, newestFirst: false, cancellationToken);
 
+    public async Task<IReadOnlyList<ChatMessage>> FindByClientIdsAsync(string room, IReadOnlyCollection<DedupeKey> keys, DateTime since, CancellationToken cancellationToken = default)
+    {
+        if (keys.Count == 0)
+        {
+            return [];
+        }
+
+        await using var command = dataSource.CreateCommand($"""
+            SELECT {Columns} FROM messages
+            WHERE room = $1 AND sent_at >= $2
+              AND (sender, client_id) IN (SELECT * FROM unnest($3::text[], $4::text[]))
+            ORDER BY seq
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = room });
+        command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = DateTime.SpecifyKind(since, DateTimeKind.Utc), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. keys.Select(key => key.User)] });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. keys.Select(key => key.ClientId)] });
+        var messages = new List<ChatMessage>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            messages.Add(ReadMessage(room, reader));
+        }
+
+        return messages;
+    }
+
+    private static ChatMessage ReadMessage(string room, NpgsqlDataReader reader)
+        => new(room, reader.GetInt64(0), reader.GetString(1), reader.GetString(3), reader.GetFieldValue<DateTime>(4), reader.GetString(2));
+
     private async Task<IReadOnlyList<ChatMessage>> ReadAsync(
         string room, string sql, long? bound, int limit, bool newestFirst, CancellationToken cancellationToken)
     {
@@ -99,13 +129,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource) : IMessage
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                messages.Add(new ChatMessage(
-                    room,
-                    reader.GetInt64(0),
-                    reader.GetString(1),
-                    reader.GetString(3),
-                    reader.GetFieldValue<DateTime>(4),
-                    reader.GetString(2)));
+                messages.Add(ReadMessage(room, reader));
             }
         }
 

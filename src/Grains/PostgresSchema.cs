@@ -28,6 +28,9 @@ public static partial class PostgresSchema
                 PRIMARY KEY (room, seq)
             );
             """),
+        ("index for dedupe by (room, sender, client_id)", """
+            CREATE INDEX messages_dedupe ON messages (room, sender, client_id);
+            """),
     ];
 
     public static int LatestVersion => Migrations.Length;

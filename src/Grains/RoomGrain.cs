@@ -30,6 +30,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
     private long _seq;
     private bool _flushing;
     private bool _tailUncertain;
+    private DateTime _storeDedupeUntil;
     private DateTime _activatedAt;
 
     public RoomGrain(IMessageStore store, IOptions<RoomOptions> options, ILogger<RoomGrain> logger)
@@ -50,11 +51,16 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         {
             // The store is the truth for seq: a re-activated room continues after what was stored,
             // and remembers the client ids of its recent messages so resends stay deduplicated.
-            var tail = await _store.ReadLatestAsync(_room, Math.Max(_options.RecentMessages, _options.DedupeMessages), cancellationToken);
+            var limit = Math.Max(_options.RecentMessages, _options.DedupeMessages);
+            var tail = await _store.ReadLatestAsync(_room, limit, cancellationToken);
             foreach (var message in tail)
             {
                 Remember(message);
             }
+
+            // Older messages than these exist: their client ids are still within the dedupe window until the
+            // oldest loaded one leaves it, so until then new posts are also checked against the store.
+            _storeDedupeUntil = tail.Count == limit ? tail[0].Time + _options.DedupeWindow : DateTime.MinValue;
 
             LogActivated(_logger, _room, _seq);
         }
@@ -255,6 +261,16 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                         }
                     }
 
+                    if (DateTime.UtcNow < _storeDedupeUntil)
+                    {
+                        await AnswerStoredResendsAsync(batch);
+                        batch.RemoveAll(pending => pending.Completion.Task.IsCompleted);
+                        if (batch.Count == 0)
+                        {
+                            continue;
+                        }
+                    }
+
                     var messages = new ChatMessage[batch.Count];
                     var time = TruncateToMilliseconds(DateTime.UtcNow);
                     for (var i = 0; i < batch.Count; i++)
@@ -312,6 +328,22 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
     {
         _inFlight.Remove(new DedupeKey(pending.Request.User, pending.Request.ClientId));
         pending.Completion.TrySetResult(result);
+    }
+
+    /// <summary>Resends of messages older than what this activation loaded: one store query for the whole
+    /// batch (not one per post), answered with the stored originals.</summary>
+    private async Task AnswerStoredResendsAsync(List<PendingPost> batch)
+    {
+        var keys = batch.Select(pending => new DedupeKey(pending.Request.User, pending.Request.ClientId)).ToArray();
+        var stored = await _store.FindByClientIdsAsync(_room, keys, DateTime.UtcNow - _options.DedupeWindow);
+        foreach (var message in stored)
+        {
+            var key = new DedupeKey(message.User, message.ClientId);
+            if (_inFlight.TryGetValue(key, out var pending))
+            {
+                Complete(pending, new PostResult(RoomError.None, message, true, true));
+            }
+        }
     }
 
     /// <summary>Adopts messages a failed-looking write did commit, so their seqs are not reused and their

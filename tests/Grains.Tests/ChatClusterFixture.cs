@@ -16,6 +16,9 @@ public class ChatClusterFixture : IAsyncLifetime
     /// <summary>Small in-memory window, so history tests reach the store with a few hundred messages.</summary>
     public const int RecentMessages = 100;
 
+    /// <summary>Client ids an activation loads: small, so dedupe beyond it is reachable with ~1,000 posts.</summary>
+    public const int DedupeMessages = 1000;
+
     public FaultInjectingStore Store { get; } = new(new InMemoryMessageStore());
 
     public InProcessTestCluster Cluster { get; private set; } = null!;
@@ -35,6 +38,7 @@ public class ChatClusterFixture : IAsyncLifetime
             silo.Services.Configure<RoomOptions>(options =>
             {
                 options.RecentMessages = RecentMessages;
+                options.DedupeMessages = DedupeMessages;
                 // Expiry tests use sub-second lifetimes.
                 options.ExpiryCheckInterval = TimeSpan.FromMilliseconds(100);
             });

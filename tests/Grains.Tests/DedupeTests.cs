@@ -65,4 +65,37 @@ public sealed class DedupeTests(ChatClusterFixture fixture)
         Assert.Equal([1L, 2L], [alice.Message!.Seq, bob.Message!.Seq]);
         Assert.Equal(["alice", "bob"], (await fixture.Store.AllAsync(roomName)).Select(m => m.User));
     }
+
+    [Fact]
+    public async Task After_reactivation_a_resend_older_than_the_loaded_ids_is_found_in_the_store()
+    {
+        var roomName = Rooms.Unique("olddedupe");
+        var room = fixture.Room(roomName);
+        var first = await room.Post(Rooms.Post("carol", "oldest", "the first"));
+
+        // Push it out of the client ids a new activation loads (the last DedupeMessages).
+        const int Fillers = ChatClusterFixture.DedupeMessages + 100;
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(async caller =>
+        {
+            for (var i = 0; i < Fillers / 10; i++)
+            {
+                Assert.Equal(RoomError.None, (await room.Post(Rooms.Post($"filler{caller}", $"f{i}", "x"))).Error);
+            }
+        }));
+
+        var readsBefore = fixture.Store.For(roomName).Reads;
+        await Task.Delay(200);
+        await fixture.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.FromMilliseconds(100));
+
+        var resend = await room.Post(Rooms.Post("carol", "oldest", "the first, resent"));
+        Assert.True(fixture.Store.For(roomName).Reads > readsBefore, "the room was not re-activated");
+        Assert.Equal(RoomError.None, resend.Error);
+        Assert.True(resend.Duplicate);
+        Assert.Equal(first.Message, resend.Message);
+
+        var next = await room.Post(Rooms.Post("carol", "newer", "after"));
+        Assert.False(next.Duplicate);
+        Assert.Equal(Fillers + 2, next.Message!.Seq);
+        Assert.Equal(Fillers + 2, (await fixture.Store.AllAsync(roomName)).Count);
+    }
 }

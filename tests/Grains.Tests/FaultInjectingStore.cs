@@ -65,6 +65,12 @@ public sealed class FaultInjectingStore(IMessageStore inner) : IMessageStore
         return inner.ReadAfterAsync(room, afterSeq, limit, cancellationToken);
     }
 
+    public Task<IReadOnlyList<ChatMessage>> FindByClientIdsAsync(string room, IReadOnlyCollection<DedupeKey> keys, DateTime since, CancellationToken cancellationToken = default)
+    {
+        For(room).CountRead();
+        return inner.FindByClientIdsAsync(room, keys, since, cancellationToken);
+    }
+
     /// <summary>Everything stored for a room, oldest first (reads the inner store, not counted).</summary>
     public async Task<IReadOnlyList<ChatMessage>> AllAsync(string room)
         => await inner.ReadAfterAsync(room, 0, int.MaxValue);

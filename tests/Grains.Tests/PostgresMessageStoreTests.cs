@@ -40,6 +40,19 @@ public sealed class PostgresMessageStoreTests(PostgresFixture postgres) : IAsync
     }
 
     [Fact]
+    public async Task Client_ids_are_found_by_user_and_id_within_the_time_window()
+    {
+        var room = NewRoom();
+        await _store.AppendAsync(room, Messages(room, 1, 10));
+
+        // id-4 was sent by user1 (4 % 3), id-8 by user2; id-3 is older than the window's start.
+        var found = await _store.FindByClientIdsAsync(
+            room, [new("user1", "id-4"), new("user2", "id-4"), new("user2", "id-8"), new("user0", "id-3")], Start.AddSeconds(4));
+        Assert.Equal([4L, 8L], SeqsOf(found));
+        Assert.Empty(await _store.FindByClientIdsAsync(NewRoom(), [new("user1", "id-4")], Start));
+    }
+
+    [Fact]
     public async Task Fields_round_trip_exactly()
     {
         var room = NewRoom();
