@@ -81,13 +81,15 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             throw new ArgumentException($"Invalid room name '{_room}'.");
         }
 
-        var known = _subscriptions.TryGetValue(request.GatewayId, out var subscription);
-        if (!known)
+        // A provisional entry (the gateway joined someone before subscribing, as after a re-activation)
+        // does not count as known: its first real subscription may still be restoring members.
+        var known = _subscriptions.TryGetValue(request.GatewayId, out var subscription) && subscription.Observer is not null;
+        if (subscription is null)
         {
             _subscriptions[request.GatewayId] = subscription = new Subscription();
         }
 
-        subscription!.Observer = request.Observer;
+        subscription.Observer = request.Observer;
         subscription.ExpiresAt = DateTime.UtcNow + request.Lifetime;
 
         var changes = _presence.ReplaceGateway(request.GatewayId, request.Members);

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace OrleansChat.Grains.Tests;
 
 [Collection(ClusterCollection.Name)]
@@ -59,4 +61,28 @@ public sealed class PresenceTests(ChatClusterFixture fixture)
         await gateway.SubscribeAsync(room);
         Assert.True((await room.Post(Rooms.Post("alice", "2", gatewayId: gateway.Id))).GatewaySubscribed);
     }
+
+    [Fact]
+    public async Task Members_restored_after_a_reactivation_are_not_announced_even_if_the_gateway_joined_first()
+    {
+        // A fresh activation: gateways re-registering their members now are restoring, not joining.
+        var room = fixture.Room(Rooms.Unique("restore"));
+        var east = new TestGateway(fixture.Client, "east");
+        var west = new TestGateway(fixture.Client, "west");
+        await east.SubscribeAsync(room, members: Members(("carol", "c1")));
+
+        // West's join reaches the room before its renewal does (as when a user joins right after a silo loss).
+        var bob = await room.Join(Rooms.Join("bob", west, "b1"));
+        Assert.False(bob.GatewaySubscribed);
+        await west.SubscribeAsync(room, members: Members(("bob", "b1"), ("dave", "d1")));
+
+        await east.WaitUntilAsync(g => g.PresenceChanges.Length >= 1, "bob's join");
+        await Task.Delay(300);
+        Assert.Equal([new PresenceChange("bob", true, "b1")], east.PresenceChanges);
+        var members = await room.Join(Rooms.Join("erin", east, "e1"));
+        Assert.Equal(["bob", "carol", "dave", "erin"], members.Members.Order());
+    }
+
+    private static GatewayMembers Members(params (string User, string Connection)[] members)
+        => new(members.ToImmutableDictionary(m => m.User, m => ImmutableArray.Create(m.Connection)));
 }
