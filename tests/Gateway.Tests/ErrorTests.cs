@@ -172,4 +172,13 @@ public sealed class ErrorTests(ClusterFixture fixture)
         Assert.Equal(HttpStatusCode.SwitchingProtocols, await Handshake.StatusAsync(fixture.A, "?user=frank", origin: fixture.A.HttpAddress.GetLeftPart(UriPartial.Authority)));
         Assert.Equal(HttpStatusCode.SwitchingProtocols, await Handshake.StatusAsync(fixture.A, "?user=frank"));
     }
+
+    [Fact]
+    public async Task Behind_a_trusted_proxy_the_origin_is_compared_with_the_forwarded_scheme_and_host()
+    {
+        (string, string)[] proxy = [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "chat.example.com")];
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, await Handshake.StatusAsync(fixture.A, "?user=frank", "https://chat.example.com", proxy));
+        Assert.Equal(HttpStatusCode.Forbidden, await Handshake.StatusAsync(fixture.A, "?user=frank", "http://chat.example.com", proxy));
+        Assert.Equal(HttpStatusCode.Forbidden, await Handshake.StatusAsync(fixture.A, "?user=frank", "https://evil.example", proxy));
+    }
 }

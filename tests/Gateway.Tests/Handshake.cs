@@ -8,13 +8,18 @@ namespace OrleansChat.Gateway.Tests;
 public static class Handshake
 {
     /// <summary>The HTTP status of a WebSocket handshake to <c>/ws{query}</c> (101 when it succeeds).</summary>
-    public static async Task<HttpStatusCode> StatusAsync(GatewayFactory gateway, string query, string? origin = null)
+    public static async Task<HttpStatusCode> StatusAsync(GatewayFactory gateway, string query, string? origin = null, params (string Name, string Value)[] headers)
     {
         using var socket = new ClientWebSocket();
         socket.Options.CollectHttpResponseDetails = true;
         if (origin is not null)
         {
             socket.Options.SetRequestHeader("Origin", origin);
+        }
+
+        foreach (var (name, value) in headers)
+        {
+            socket.Options.SetRequestHeader(name, value);
         }
 
         try
