@@ -18,7 +18,7 @@ public class ClusterFixture : IAsyncLifetime
 
     public GatewayFactory B { get; private set; } = null!;
 
-    /// <summary>Protocol defaults for rate limits, a 1 s heartbeat, 5 rooms.</summary>
+    /// <summary>Protocol defaults for rate limits, a 2 s heartbeat, 5 rooms.</summary>
     public GatewayFactory Strict { get; private set; } = null!;
 
     /// <summary>A 256-event outbound queue (a quarter of the default), to make slow consumers sooner.</summary>
@@ -44,7 +44,7 @@ public class ClusterFixture : IAsyncLifetime
     {
         Strict = StartGateway("gw-strict", new()
         {
-            ["Gateway:HeartbeatSeconds"] = "1",
+            ["Gateway:HeartbeatSeconds"] = "2",
             ["Gateway:MaxRoomsPerConnection"] = "5",
         });
         Tiny = StartGateway("gw-tiny", new() { ["Gateway:OutboundQueue"] = "256" });

@@ -25,7 +25,7 @@ public sealed partial class ProtocolTests(ClusterFixture fixture)
         Assert.Equal("welcome", welcome.RootElement.GetProperty("type").GetString());
         Assert.Equal("bob", welcome.RootElement.GetProperty("user").GetString());
         Assert.Equal("gw-strict", welcome.RootElement.GetProperty("gateway").GetString());
-        Assert.Equal(1, welcome.RootElement.GetProperty("heartbeat").GetInt32());
+        Assert.Equal(2, welcome.RootElement.GetProperty("heartbeat").GetInt32());
     }
 
     [Fact]
