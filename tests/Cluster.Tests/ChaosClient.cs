@@ -248,8 +248,11 @@ public sealed class ChaosClient
         {
             try
             {
+                // CloseOutputAsync, not CloseAsync: the receive loop is still reading, and CloseAsync would
+                // read concurrently with it (one reader at a time per WebSocket).
                 using var close = new CancellationTokenSource(TimeSpan.FromSeconds(3));
-                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", close.Token);
+                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", close.Token);
+                await receiving.WaitAsync(TimeSpan.FromSeconds(3));
             }
             catch (Exception)
             {

@@ -135,8 +135,11 @@ public sealed class ChatClient : IAsyncDisposable
         {
             if (Socket.State == WebSocketState.Open)
             {
+                // The receive loop is still reading: send our Close and let it see the answer (CloseAsync
+                // would read concurrently with it).
                 using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await Socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", cancel.Token);
+                await Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", cancel.Token);
+                await _receiving.WaitAsync(TimeSpan.FromSeconds(5));
             }
         }
         catch (Exception)

@@ -122,7 +122,8 @@ internal sealed class LoadRun
             try
             {
                 using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", cancel.Token);
+                // Output only: each socket's receive loop is still reading.
+                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", cancel.Token);
             }
             catch (Exception)
             {
