@@ -239,9 +239,10 @@ public sealed class ChaosClient
                 await Delay(TimeSpan.FromMilliseconds(10), end);
             }
         }
-        catch (Exception) when (receiving.IsCompleted || end.IsCancellationRequested || socket.State != WebSocketState.Open)
+        catch (Exception ex) when (ex is WebSocketException or IOException
+            || receiving.IsCompleted || end.IsCancellationRequested || socket.State != WebSocketState.Open)
         {
-            // The connection dropped under a send: reconnect.
+            // The connection dropped under a send (the socket may not know it yet): reconnect.
         }
 
         if (end.IsCancellationRequested && socket.State == WebSocketState.Open)
