@@ -105,5 +105,30 @@ internal sealed class Presence
         return changes.ToImmutable();
     }
 
+    /// <summary>Removes the connections one gateway no longer reports (a leave whose call was lost); adds
+    /// nothing, because a joiner can be in the report before its join reached the room.</summary>
+    public ImmutableArray<PresenceChange> RemoveMissing(string gatewayId, GatewayMembers members)
+    {
+        if (!_byGateway.TryGetValue(gatewayId, out var users))
+        {
+            return [];
+        }
+
+        var changes = ImmutableArray.CreateBuilder<PresenceChange>();
+        foreach (var (user, connections) in users.ToArray())
+        {
+            var reported = members.ConnectionsByUser.GetValueOrDefault(user);
+            foreach (var connection in connections.ToArray())
+            {
+                if ((reported.IsDefault || !reported.Contains(connection)) && Remove(gatewayId, user, connection))
+                {
+                    changes.Add(new PresenceChange(user, false, null));
+                }
+            }
+        }
+
+        return changes.ToImmutable();
+    }
+
     public ImmutableArray<string> Users() => [.. _connectionsPerUser.Keys];
 }

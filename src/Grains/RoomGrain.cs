@@ -92,7 +92,12 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         subscription.Observer = request.Observer;
         subscription.ExpiresAt = DateTime.UtcNow + request.Lifetime;
 
-        var changes = _presence.ReplaceGateway(request.GatewayId, request.Members);
+        // A known gateway's report only repairs lost leaves: its joins reach the room as Join calls, and a
+        // report that overtakes one must not announce that joiner (to everyone, itself included).
+        // An unknown gateway is restoring what a previous activation (or an expired subscription) had.
+        var changes = known
+            ? _presence.RemoveMissing(request.GatewayId, request.Members)
+            : _presence.ReplaceGateway(request.GatewayId, request.Members);
         // A gateway re-registering right after this activation started is restoring members the previous
         // activation had: they never left, so nobody is told they joined again.
         var restoring = !known && DateTime.UtcNow - _activatedAt < _options.PresenceRestoreWindow;

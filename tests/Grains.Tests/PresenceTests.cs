@@ -83,6 +83,26 @@ public sealed class PresenceTests(ChatClusterFixture fixture)
         Assert.Equal(["bob", "carol", "dave", "erin"], members.Members.Order());
     }
 
+    [Fact]
+    public async Task A_renewal_announces_no_joiner_and_removes_connections_it_no_longer_lists()
+    {
+        var room = fixture.Room(Rooms.Unique("renewal"));
+        var east = new TestGateway(fixture.Client, "east");
+        var west = new TestGateway(fixture.Client, "west");
+        await east.SubscribeAsync(room);
+        await west.SubscribeAsync(room);
+
+        // West's renewal already lists zoe, whose join is still on its way: only the join announces her.
+        await west.SubscribeAsync(room, members: Members(("zoe", "z1")));
+        await room.Join(Rooms.Join("zoe", west, "z1"));
+        // Her tab closed and the Leave call was lost: the next renewal no longer lists her.
+        await west.SubscribeAsync(room, members: GatewayMembers.Empty);
+
+        await east.WaitUntilAsync(g => g.PresenceChanges.Length >= 2, "zoe's join and leave");
+        await Task.Delay(200);
+        Assert.Equal([new PresenceChange("zoe", true, "z1"), new PresenceChange("zoe", false, null)], east.PresenceChanges);
+    }
+
     private static GatewayMembers Members(params (string User, string Connection)[] members)
         => new(members.ToImmutableDictionary(m => m.User, m => ImmutableArray.Create(m.Connection)));
 }
