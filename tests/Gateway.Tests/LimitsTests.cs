@@ -62,7 +62,7 @@ public sealed partial class LimitsTests(ClusterFixture fixture)
         {
             while (true)
             {
-                var e = await client.NextAsync();
+                var e = await client.NextAsync(TimeSpan.FromSeconds(30));
                 if (e.GetProperty("type").GetString() == "error")
                 {
                     refusals++;
