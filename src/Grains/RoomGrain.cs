@@ -544,7 +544,11 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
     /// <summary>
     /// One call at a time per gateway, so it sees messages in seq order (Orleans does not order one-way
     /// calls); whatever piled up during a call goes out in the next one, which is how a busy room batches.
-    /// A failing gateway is dropped like an expired one: it renews its subscription and fetches the gap.
+    /// A call that gets no answer within <see cref="RoomOptions.NotificationTimeout"/> (lost on the way, or
+    /// its answer lost) must not hold the gateway's later events: its events go back in front of the queue
+    /// and the next call carries them with whatever came since. The gateway skips seqs it already has, so a
+    /// late original costs nothing. A gateway that fails outright (gone, refused) is dropped like an expired
+    /// one: it renews its subscription and fetches the gap.
     /// </summary>
     private async Task DeliverAsync(string gatewayId, Subscription subscription)
     {
@@ -555,7 +559,15 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                 && subscription.Observer is { } observer
                 && subscription.TakeEvents(_room, _options.MaxBatch) is { } events)
             {
-                await observer.OnEvents(events);
+                try
+                {
+                    await observer.OnEvents(events).WaitAsync(_options.NotificationTimeout);
+                }
+                catch (TimeoutException)
+                {
+                    LogNotifyTimedOut(_logger, _room, gatewayId, events.Messages.Length);
+                    subscription.Requeue(events, _options.MaxPendingMessagesPerGateway);
+                }
             }
         }
         catch (Exception ex)
@@ -594,7 +606,20 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         {
             _messages.AddRange(messages);
             _presence.AddRange(presence);
-            // A gateway this far behind is stuck: forget its oldest messages; it fetches them by seq.
+            Trim(maxMessages);
+        }
+
+        /// <summary>Puts the events of an unanswered call back in front of what is pending, in order.</summary>
+        public void Requeue(RoomEvents events, int maxMessages)
+        {
+            _messages.InsertRange(0, events.Messages);
+            _presence.InsertRange(0, events.Presence);
+            Trim(maxMessages);
+        }
+
+        /// <summary>A gateway this far behind is stuck: forget its oldest messages; it fetches them by seq.</summary>
+        private void Trim(int maxMessages)
+        {
             if (_messages.Count > maxMessages)
             {
                 _messages.RemoveRange(0, _messages.Count - maxMessages);
@@ -633,6 +658,9 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Room {Room}: subscription of gateway {Gateway} expired")]
     private static partial void LogSubscriptionExpired(ILogger logger, string room, string gateway);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: gateway {Gateway} did not answer a notification of {Count} messages in time; sending it again with what came since")]
+    private static partial void LogNotifyTimedOut(ILogger logger, string room, string gateway, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: notifying gateway {Gateway} failed")]
     private static partial void LogNotifyFailed(ILogger logger, Exception exception, string room, string gateway);

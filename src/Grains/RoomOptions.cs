@@ -22,6 +22,10 @@ public sealed class RoomOptions
     /// are dropped (the gateway fetches them by seq).</summary>
     public int MaxPendingMessagesPerGateway { get; set; } = 10_000;
 
+    /// <summary>How long a room waits for a gateway to answer a notification before it sends the events again
+    /// (with whatever came since). Bounds what a lost notification costs that gateway's delivery.</summary>
+    public TimeSpan NotificationTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How often expired gateway subscriptions are dropped.</summary>
     public TimeSpan ExpiryCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
 

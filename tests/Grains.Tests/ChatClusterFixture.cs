@@ -35,6 +35,7 @@ public class ChatClusterFixture : IAsyncLifetime
         {
             silo.Services.AddSingleton<IMessageStore>(Store);
             silo.AddChatRooms(silo.Configuration);
+            silo.AddOutgoingGrainCallFilter<NotificationLoss>();
             silo.Services.Configure<RoomOptions>(options =>
             {
                 options.RecentMessages = RecentMessages;

@@ -9,9 +9,9 @@ public sealed class FollowingGateway : IRoomObserver
 {
     private readonly Lock _lock = new();
     private readonly List<ChatMessage> _delivered = [];
-    private readonly IRoomObserver _reference;
+    public FollowingGateway(IClusterClient client) => Reference = client.CreateObjectReference<IRoomObserver>(this);
 
-    public FollowingGateway(IClusterClient client) => _reference = client.CreateObjectReference<IRoomObserver>(this);
+    public IRoomObserver Reference { get; }
 
     public string Id { get; } = "follower-" + Guid.NewGuid().ToString("N")[..8];
 
@@ -49,7 +49,7 @@ public sealed class FollowingGateway : IRoomObserver
     /// <summary>Subscribes (first time or renewal) and fetches whatever came since its last seq.</summary>
     public async Task RenewAsync(IRoomGrain room)
     {
-        await room.Subscribe(new SubscribeRequest(Id, _reference, TimeSpan.FromMinutes(5), GatewayMembers.Empty));
+        await room.Subscribe(new SubscribeRequest(Id, Reference, TimeSpan.FromMinutes(5), GatewayMembers.Empty));
         await CatchUpAsync(room);
     }
 
