@@ -20,6 +20,7 @@ namespace OrleansChat.Gateway.Connections;
 public sealed partial class ChatConnection
 {
     private const int MaxPackedFrameBytes = 64 * 1024;
+    private const int InitialReceiveBuffer = 4096;
     private const int PendingRequests = 64;
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(10);
     private static long s_nextId;
@@ -139,16 +140,40 @@ public sealed partial class ChatConnection
         }
     }
 
+    /// <summary>
+    /// Reads frames until the peer closes. An idle connection (most of them, most of the time) holds no
+    /// receive buffer: it waits for the next frame's header with a zero-byte read, and only then rents a
+    /// buffer from the pool, which goes back as soon as the frame is handled.
+    /// </summary>
     private async Task ReadPumpAsync()
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(_options.MaxMessageBytes + 1, 64 * 1024));
-        var message = new ArrayBufferWriter<byte>(1024);
+        byte[]? buffer = null;
+        var length = 0;
         var skipping = false;
         try
         {
             while (true)
             {
-                var result = await _socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None);
+                ValueWebSocketReceiveResult result;
+                if (length == 0 && !skipping)
+                {
+                    result = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
+                    if (result.MessageType != WebSocketMessageType.Close && !result.EndOfMessage)
+                    {
+                        buffer ??= ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
+                        result = await _socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None);
+                    }
+                }
+                else
+                {
+                    if (buffer is null || length == buffer.Length)
+                    {
+                        buffer = Grow(buffer, length);
+                    }
+
+                    result = await _socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
+                }
+
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     RequestClose(WebSocketCloseStatus.NormalClosure, "", discardQueued: false);
@@ -159,45 +184,32 @@ public sealed partial class ChatConnection
                 {
                     // Closing: read on only to see the peer's Close frame.
                     skipping = skipping && !result.EndOfMessage;
+                    length = 0;
                     continue;
                 }
 
-                if (message.WrittenCount + result.Count > _options.MaxMessageBytes)
+                length += result.Count;
+                if (length > _options.MaxMessageBytes)
                 {
                     RequestClose(WebSocketCloseStatus.MessageTooBig, "message too large", discardQueued: false);
+                    skipping = !result.EndOfMessage;
+                    length = 0;
                     continue;
                 }
 
-                message.Write(buffer.AsSpan(0, result.Count));
                 if (!result.EndOfMessage)
                 {
                     continue;
                 }
 
-                var frame = message.WrittenMemory;
-                message.ResetWrittenCount();
-                if (result.MessageType == WebSocketMessageType.Binary)
+                var frame = buffer is null ? ReadOnlyMemory<byte>.Empty : buffer.AsMemory(0, length);
+                length = 0;
+                await HandleFrameAsync(result.MessageType, frame);
+                if (buffer is not null)
                 {
-                    Enqueue(Events.Error(ErrorCodes.BadRequest, "binary frames are not supported; send text frames"));
-                    continue;
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
                 }
-
-                if (!Utf8.IsValid(frame.Span))
-                {
-                    RequestClose(WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8", discardQueued: false);
-                    continue;
-                }
-
-                _metrics.FrameIn();
-                var request = ClientRequest.Parse(frame);
-                // Every send frame takes a token, accepted or not; the refusal is reported only if the
-                // send passes every earlier check (the protocol's order).
-                if (request.Type == RequestType.Send && !_rateLimiter.TryTake())
-                {
-                    request = request with { RateLimited = true };
-                }
-
-                await _requests.Writer.WriteAsync(request);
             }
         }
         catch (Exception)
@@ -207,8 +219,52 @@ public sealed partial class ChatConnection
         }
         finally
         {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    /// <summary>A frame that does not fit: a buffer twice the size (at most one byte over the limit, which is
+    /// enough to see that a frame is too large), holding what was read so far.</summary>
+    private byte[] Grow(byte[]? buffer, int length)
+    {
+        var size = buffer is null ? InitialReceiveBuffer : Math.Min(buffer.Length * 2, _options.MaxMessageBytes + 1);
+        var larger = ArrayPool<byte>.Shared.Rent(Math.Max(size, length + 1));
+        if (buffer is not null)
+        {
+            buffer.AsSpan(0, length).CopyTo(larger);
             ArrayPool<byte>.Shared.Return(buffer);
         }
+
+        return larger;
+    }
+
+    private async ValueTask HandleFrameAsync(WebSocketMessageType type, ReadOnlyMemory<byte> frame)
+    {
+        if (type == WebSocketMessageType.Binary)
+        {
+            Enqueue(Events.Error(ErrorCodes.BadRequest, "binary frames are not supported; send text frames"));
+            return;
+        }
+
+        if (!Utf8.IsValid(frame.Span))
+        {
+            RequestClose(WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8", discardQueued: false);
+            return;
+        }
+
+        _metrics.FrameIn();
+        var request = ClientRequest.Parse(frame);
+        // Every send frame takes a token, accepted or not; the refusal is reported only if the
+        // send passes every earlier check (the protocol's order).
+        if (request.Type == RequestType.Send && !_rateLimiter.TryTake())
+        {
+            request = request with { RateLimited = true };
+        }
+
+        await _requests.Writer.WriteAsync(request);
     }
 
     private async Task RequestLoopAsync()
