@@ -161,16 +161,22 @@ internal sealed class ServerSampler(IReadOnlyList<int> roots)
         return true;
     }
 
+    /// <summary>The process's proportional share of its resident memory (PSS): pages shared between processes
+    /// (PostgreSQL's shared buffers, seen by every backend) count once in the sum, not once per process.
+    /// Falls back to VmRSS where smaps_rollup is unavailable.</summary>
     private static long ReadRssKb(int pid)
+        => ReadKb($"/proc/{pid}/smaps_rollup", "Pss:") ?? ReadKb($"/proc/{pid}/status", "VmRSS:") ?? 0;
+
+    private static long? ReadKb(string path, string field)
     {
         try
         {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            foreach (var line in File.ReadLines(path))
             {
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                if (line.StartsWith(field, StringComparison.Ordinal))
                 {
                     var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                    return parts.Length > 1 && long.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var kb) ? kb : 0;
+                    return parts.Length > 1 && long.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var kb) ? kb : null;
                 }
             }
         }
@@ -179,7 +185,7 @@ internal sealed class ServerSampler(IReadOnlyList<int> roots)
         }
 
         // Kernel threads and processes that just exited have none.
-        return 0;
+        return null;
     }
 
     private static double ReadClockTicks()
