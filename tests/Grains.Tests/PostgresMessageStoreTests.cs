@@ -86,6 +86,52 @@ public sealed class PostgresMessageStoreTests(PostgresFixture postgres) : IAsync
     }
 
     [Fact]
+    public async Task Rooms_appending_at_once_each_store_exactly_their_own_messages()
+    {
+        var rooms = Enumerable.Range(0, 40).Select(_ => NewRoom()).ToArray();
+
+        // Forty rooms, three writes each, all at once: the writers group them into shared statements.
+        await Task.WhenAll(rooms.Select(async room =>
+        {
+            await _store.AppendAsync(room, Messages(room, 1, 2));
+            await _store.AppendAsync(room, Messages(room, 3, 1));
+            await _store.AppendAsync(room, Messages(room, 4, 3));
+        }));
+
+        foreach (var room in rooms)
+        {
+            Assert.Equal(Messages(room, 1, 6), await _store.ReadLatestAsync(room, 100));
+        }
+    }
+
+    [Fact]
+    public async Task One_rooms_bad_write_fails_only_that_room_when_rooms_share_a_statement()
+    {
+        var good = Enumerable.Range(0, 20).Select(_ => NewRoom()).ToArray();
+        var stale = NewRoom();
+        var refused = NewRoom();
+        await _store.AppendAsync(stale, Messages(stale, 1, 2));
+        var poisoned = Messages(refused, 1, 2);
+        poisoned[1] = poisoned[1] with { Text = "bad\0text" };
+
+        var goodWrites = good.Select(room => _store.AppendAsync(room, Messages(room, 1, 3))).ToArray();
+        // A stale writer (its seqs are taken) inserts nothing; a text PostgreSQL refuses fails its statement.
+        var staleWrite = _store.AppendAsync(stale, Messages(stale, 2, 2));
+        var refusedWrite = _store.AppendAsync(refused, poisoned);
+
+        await Task.WhenAll(goodWrites);
+        await Assert.ThrowsAnyAsync<Exception>(() => staleWrite);
+        await Assert.ThrowsAnyAsync<Exception>(() => refusedWrite);
+        foreach (var room in good)
+        {
+            Assert.Equal(Messages(room, 1, 3), await _store.ReadLatestAsync(room, 100));
+        }
+
+        Assert.Equal(Seqs(1, 2), SeqsOf(await _store.ReadLatestAsync(stale, 100)));
+        Assert.Empty(await _store.ReadLatestAsync(refused, 100));
+    }
+
+    [Fact]
     public async Task Creating_the_schema_twice_is_harmless()
     {
         await using var dataSource = NpgsqlDataSource.Create(await postgres.CreateDatabaseAsync());
