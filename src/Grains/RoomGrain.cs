@@ -298,7 +298,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                         Complete(batch[i], new PostResult(RoomError.None, messages[i], false, true));
                     }
 
-                    Broadcast(ImmutableArray.Create(messages), []);
+                    Broadcast(ImmutableArray.Create(messages), [], SoleGateway(batch));
                 }
                 catch (Exception ex)
                 {
@@ -491,8 +491,12 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
     }
 
     /// <summary>Queues the events for every subscribed gateway and starts its delivery if none is running.
-    /// The room never waits here: each gateway's calls run in <see cref="DeliverAsync"/>.</summary>
-    private void Broadcast(ImmutableArray<ChatMessage> messages, ImmutableArray<PresenceChange> presence)
+    /// The room never waits here: each gateway's calls run in <see cref="DeliverAsync"/>.
+    /// <paramref name="postedVia"/> is the gateway every one of <paramref name="messages"/> was posted
+    /// through: it delivers them from its posts' answers, so when nothing else is pending or in flight for
+    /// it (nothing can arrive after them out of order) it gets no notification of its own messages. In a
+    /// room whose senders sit on one gateway that saves a call and its answer per write.</summary>
+    private void Broadcast(ImmutableArray<ChatMessage> messages, ImmutableArray<PresenceChange> presence, string? postedVia = null)
     {
         if (messages.IsEmpty && presence.IsEmpty)
         {
@@ -501,7 +505,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
         foreach (var (gatewayId, subscription) in _subscriptions)
         {
-            if (subscription.Observer is null)
+            if (subscription.Observer is null
+                || (presence.IsEmpty && gatewayId == postedVia && !subscription.Delivering && subscription.IsEmpty))
             {
                 continue;
             }
@@ -512,6 +517,21 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                 _ = DeliverAsync(gatewayId, subscription);
             }
         }
+    }
+
+    /// <summary>The gateway all posts of a write came through, or null (several, or the server API).</summary>
+    private static string? SoleGateway(List<PendingPost> batch)
+    {
+        var gateway = batch[0].Request.GatewayId;
+        for (var i = 1; i < batch.Count && gateway is not null; i++)
+        {
+            if (batch[i].Request.GatewayId != gateway)
+            {
+                gateway = null;
+            }
+        }
+
+        return gateway;
     }
 
     /// <summary>PostgreSQL text cannot hold NUL and UTF-8 cannot encode a lone surrogate. Such a post would fail
@@ -601,6 +621,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
         /// <summary>A call to this gateway is in flight; new events wait for the next one.</summary>
         public bool Delivering { get; set; }
+
+        public bool IsEmpty => _messages.Count == 0 && _presence.Count == 0;
 
         public void Enqueue(ImmutableArray<ChatMessage> messages, ImmutableArray<PresenceChange> presence, int maxMessages)
         {

@@ -45,3 +45,25 @@ public sealed class BroadcastTests(ChatClusterFixture fixture)
         Assert.Contains(gateways[0].Calls, call => call.Messages.Length > 1);
     }
 }
+
+[Collection(ClusterCollection.Name)]
+public sealed class OwnMessageTests(ChatClusterFixture fixture)
+{
+    [Fact]
+    public async Task A_gateway_is_not_notified_of_what_it_posted_when_nothing_else_is_pending_and_others_are()
+    {
+        var room = fixture.Room(Rooms.Unique("own"));
+        var poster = await TestGateway.SubscribedAsync(fixture.Client, room);
+        var other = await TestGateway.SubscribedAsync(fixture.Client, room);
+
+        // The poster delivers its own message from the post's answer: a notification would be a copy.
+        var mine = await room.Post(Rooms.Post("alice", "a1", gatewayId: poster.Id));
+        await other.AssertReceivedAsync([mine.Message!]);
+        Assert.Empty(poster.Messages);
+
+        // A message posted through another gateway reaches the poster as usual.
+        var theirs = await room.Post(Rooms.Post("bob", "b1", gatewayId: other.Id));
+        await poster.AssertReceivedAsync([theirs.Message!]);
+        Assert.Equal([mine.Message!], other.Messages);
+    }
+}
