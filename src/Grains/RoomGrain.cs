@@ -582,10 +582,17 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                 try
                 {
                     await observer.OnEvents(events).WaitAsync(_options.NotificationTimeout);
+                    subscription.Unanswered = false;
                 }
                 catch (TimeoutException)
                 {
-                    LogNotifyTimedOut(_logger, _room, gatewayId, events.Messages.Length);
+                    // Once per silence, not once a second while a dying gateway waits for its expiry.
+                    if (!subscription.Unanswered)
+                    {
+                        subscription.Unanswered = true;
+                        LogNotifyTimedOut(_logger, _room, gatewayId, events.Messages.Length);
+                    }
+
                     subscription.Requeue(events, _options.MaxPendingMessagesPerGateway);
                 }
             }
@@ -621,6 +628,9 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
         /// <summary>A call to this gateway is in flight; new events wait for the next one.</summary>
         public bool Delivering { get; set; }
+
+        /// <summary>The last call to this gateway went unanswered (its events were sent again).</summary>
+        public bool Unanswered { get; set; }
 
         public bool IsEmpty => _messages.Count == 0 && _presence.Count == 0;
 
