@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One command, one comparison table: the same load-tool scenarios against a plain SignalR chat, SignalR with
 # its Redis backplane, our gateway alone (embedded silo) and our multi-process cluster, one target at a time.
-# Usage: bench/run.sh [fanout|rooms|max|idle ...]   (none: all four, in that order; bench/README.md explains)
+# Usage: bench/run.sh [fanout|rooms|max|idle|durable ...]   (none: the first four, in that order; bench/README.md explains)
 #   BENCH_TARGETS="signalr signalr-redis embedded cluster"   a subset (always run in this order)
 #   BENCH_SECONDS=N      passed to every run as --seconds N (a short check; the scenarios have their own default)
 #   BENCH_WARMUP=N       seconds of unrecorded load on each target before its scenarios (default 20; 0: none)
 #   BENCH_SKIP_BUILD=1   use the existing Release builds
+#   BENCH_ARGS="..."     more load-tool options for every run, e.g. "--clients 1 --senders 1" (after the scenario's)
 #   BENCH_LOADTOOL=CMD   run CMD instead of the built load tool (to test this script)
 # Everything listens on 127.0.0.1; output, logs and result files go to bench/out/<UTC timestamp>/.
 # shellcheck disable=SC2317  # (the functions called only from main, which always exits, look unreachable to it)
@@ -15,7 +16,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="$repo/bench/out/$(date -u +%Y%m%dT%H%M%SZ)"
 logs="$out/logs"
 
-all_scenarios=(fanout rooms max idle)
+all_scenarios=(fanout rooms max idle durable)
+default_scenarios=(fanout rooms max idle)
 all_targets=(signalr signalr-redis embedded cluster)
 
 # Fixed benchmark ports, away from the developer cluster's (8080-8090, 11111.., 30000.., 15432, 16379).
@@ -184,9 +186,9 @@ start_cluster() {
 
 main() {
   scenarios=("$@")
-  [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all_scenarios[@]}")
+  [ ${#scenarios[@]} -gt 0 ] || scenarios=("${default_scenarios[@]}")
   for scenario in "${scenarios[@]}"; do
-    contains "$scenario" "${all_scenarios[@]}" || die "unknown scenario '$scenario' (fanout rooms max idle)"
+    contains "$scenario" "${all_scenarios[@]}" || die "unknown scenario '$scenario' (${all_scenarios[*]})"
   done
 
   read -r -a wanted <<<"${BENCH_TARGETS:-${all_targets[*]}}"
@@ -205,6 +207,10 @@ main() {
   if [ -n "${BENCH_SECONDS:-}" ]; then
     [[ "$BENCH_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a whole number > 0"
     extra_args=(--seconds "$BENCH_SECONDS")
+  fi
+  if [ -n "${BENCH_ARGS:-}" ]; then
+    read -r -a more_args <<<"$BENCH_ARGS"
+    extra_args+=("${more_args[@]}")
   fi
   mkdir -p "$logs"
   say "output in $out"

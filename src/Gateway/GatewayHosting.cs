@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using OrleansChat.Gateway.Connections;
@@ -23,6 +24,18 @@ public static class GatewayHosting
         if (string.IsNullOrEmpty(configuration["urls"]) && !configuration.GetSection("Kestrel:Endpoints").Exists())
         {
             builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        if (configuration.GetValue<int>($"{GatewayOptions.Section}:{nameof(GatewayOptions.SocketSendBufferBytes)}") is > 0 and var sendBuffer)
+        {
+            // Accepted sockets inherit the listening socket's send buffer (Linux): it caps what a client that
+            // stops reading absorbs in the kernel before its outbound queue (and flow control) sees it.
+            builder.WebHost.UseSockets(sockets => sockets.CreateBoundListenSocket = endpoint =>
+            {
+                var socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+                socket.SendBufferSize = sendBuffer;
+                return socket;
+            });
         }
 
         var mode = configuration["Cluster:Mode"] ?? "Embedded";

@@ -14,6 +14,7 @@ public sealed class GatewayMetrics
     private long _eventsOut;
     private long _slowConsumers;
     private long _gapMessages;
+    private long _holds;
     private readonly Histogram _postLatency = new();
     private readonly Histogram _joinLatency = new();
 
@@ -29,13 +30,15 @@ public sealed class GatewayMetrics
 
     public void FrameIn() => Interlocked.Increment(ref _framesIn);
 
-    public void MessageIn() => Interlocked.Increment(ref _messagesIn);
+    public void MessagesIn(int count) => Interlocked.Add(ref _messagesIn, count);
 
     public void MessagesDelivered(int count) => Interlocked.Add(ref _messagesDelivered, count);
 
     public void EventsOut(int count) => Interlocked.Add(ref _eventsOut, count);
 
     public void SlowConsumerClosed() => Interlocked.Increment(ref _slowConsumers);
+
+    public void FlowControlHold() => Interlocked.Increment(ref _holds);
 
     public void GapFetched(int count) => Interlocked.Add(ref _gapMessages, count);
 
@@ -53,7 +56,8 @@ public sealed class GatewayMetrics
         Counter(text, "orleanschat_messages_in_total", "send requests passed to a room.", _messagesIn);
         Counter(text, "orleanschat_room_messages_total", "Room messages received by this gateway (before local fan-out).", _messagesDelivered);
         Counter(text, "orleanschat_events_out_total", "Events written to client sockets.", _eventsOut);
-        Counter(text, "orleanschat_queue_drops_total", "Connections closed as slow consumers (outbound queue full).", _slowConsumers);
+        Counter(text, "orleanschat_queue_drops_total", "Connections closed as slow consumers (stuck in a flow-control hold, or outbound queue full).", _slowConsumers);
+        Counter(text, "orleanschat_flow_control_holds_total", "Times a room held its senders because a member's outbound queue was above the high-water mark.", _holds);
         Counter(text, "orleanschat_gap_messages_total", "Messages fetched from rooms to fill delivery gaps.", _gapMessages);
         _postLatency.Render(text, "orleanschat_post_seconds", "Latency of a post: grain call until stored.");
         _joinLatency.Render(text, "orleanschat_join_seconds", "Latency of a join.");

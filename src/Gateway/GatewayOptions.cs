@@ -25,6 +25,13 @@ public sealed class GatewayOptions
     /// <summary>Events queued per connection before it is a slow consumer (close 1013). Default 1024.</summary>
     public int OutboundQueue { get; set; } = 1024;
 
+    public FlowControlOptions FlowControl { get; set; } = new();
+
+    /// <summary>Kernel send buffer of each client socket, in bytes; 0 (default): the kernel's autotuning (up to
+    /// 4 MiB on Linux). What a client that stops reading absorbs before its queue fills and it holds its
+    /// rooms back; a small fixed buffer also bounds kernel memory per connection.</summary>
+    public int SocketSendBufferBytes { get; set; }
+
     /// <summary>Origins allowed besides the request's own (and localhost in Development).</summary>
     public string[] AllowedOrigins { get; set; } = [];
 
@@ -42,6 +49,10 @@ public sealed class GatewayOptions
 
     public TimeSpan HeartbeatInterval => TimeSpan.FromSeconds(HeartbeatSeconds);
 
+    public int HighWater => FlowControl.HighWater ?? Math.Max(1, OutboundQueue / 4);
+
+    public int LowWater => FlowControl.LowWater ?? HighWater / 4;
+
     public TimeSpan RenewInterval => TimeSpan.FromSeconds(SubscriptionRenewSeconds);
 }
 
@@ -52,6 +63,26 @@ public sealed class RateLimitOptions
 
     /// <summary>Bucket size. Default 40.</summary>
     public int Burst { get; set; } = 40;
+}
+
+/// <summary>Flow control (docs/architecture.md): a connection whose outbound queue is above the high-water
+/// mark holds back the rooms that feed it (their senders wait) until it drains to the low-water mark; one
+/// whose socket takes nothing for <see cref="StuckMilliseconds"/> meanwhile is stuck and closed with 1013.</summary>
+public sealed class FlowControlOptions
+{
+    /// <summary>Queued events above which a connection holds its rooms back. Default: a quarter of
+    /// <c>Gateway:OutboundQueue</c> (256).</summary>
+    public int? HighWater { get; set; }
+
+    /// <summary>Queued events a connection must drain to before its rooms go on. Default: a quarter of the
+    /// high-water mark (64).</summary>
+    public int? LowWater { get; set; }
+
+    /// <summary>How long a connection that holds a room back may write nothing to its socket before it is
+    /// closed with 1013 (stuck). Bounds how long a stuck client holds its rooms back. Default 500.</summary>
+    public int StuckMilliseconds { get; set; } = 500;
+
+    public TimeSpan StuckAfter => TimeSpan.FromMilliseconds(StuckMilliseconds);
 }
 
 public sealed class AuthOptions
@@ -80,7 +111,11 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         Check(o.MaxMessageBytes is >= 256 and <= 16 * 1024 * 1024, "Gateway:MaxMessageBytes must be between 256 and 16777216");
         Check(o.MaxTextBytes is >= 1 and <= 1024 * 1024, "Gateway:MaxTextBytes must be between 1 and 1048576");
         Check(o.MaxRoomsPerConnection >= 1, "Gateway:MaxRoomsPerConnection must be at least 1");
-        Check(o.OutboundQueue >= 1, "Gateway:OutboundQueue must be at least 1");
+        Check(o.OutboundQueue >= 4, "Gateway:OutboundQueue must be at least 4");
+        Check(o.HighWater >= 1 && o.HighWater < o.OutboundQueue, "Gateway:FlowControl:HighWater must be at least 1 and below Gateway:OutboundQueue");
+        Check(o.LowWater >= 0 && o.LowWater < o.HighWater, "Gateway:FlowControl:LowWater must be at least 0 and below Gateway:FlowControl:HighWater");
+        Check(o.FlowControl.StuckMilliseconds is >= 10 and <= 600_000, "Gateway:FlowControl:StuckMilliseconds must be between 10 and 600000");
+        Check(o.SocketSendBufferBytes is >= 0 and <= 64 * 1024 * 1024, "Gateway:SocketSendBufferBytes must be between 0 (the kernel's default) and 67108864");
         Check(o.SubscriptionRenewSeconds is >= 1 and <= 3600, "Gateway:SubscriptionRenewSeconds must be between 1 and 3600");
         Check(o.ShutdownSeconds is >= 0 and <= 300, "Gateway:ShutdownSeconds must be between 0 and 300");
         Check(o.Auth.IsJwt || string.Equals(o.Auth.Mode, "open", StringComparison.OrdinalIgnoreCase), $"Gateway:Auth:Mode must be 'open' or 'jwt' (got '{o.Auth.Mode}')");

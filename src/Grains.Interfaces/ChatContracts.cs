@@ -79,6 +79,34 @@ public sealed record PostRequest(
     [property: Id(2)] string Text,
     [property: Id(3)] string? GatewayId);
 
+/// <summary>One post of a <see cref="PostBatchRequest"/>.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.PostItem")]
+public sealed record PostItem(
+    [property: Id(0)] string ClientId,
+    [property: Id(1)] string Text);
+
+/// <summary>Several posts of one connection, in the order it sent them: they take seqs in this order.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.PostBatchRequest")]
+public sealed record PostBatchRequest(
+    [property: Id(0)] string User,
+    [property: Id(1)] string? GatewayId,
+    [property: Id(2)] ImmutableArray<PostItem> Posts);
+
+/// <summary>One result per post of a <see cref="PostBatchRequest"/>, in its order.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.PostBatchResult")]
+public sealed record PostBatchResult(
+    [property: Id(0)] ImmutableArray<PostResult> Results,
+    [property: Id(1)] bool GatewaySubscribed);
+
+/// <summary>A gateway's answer to a notification. <see cref="HoldId"/> 0: send on. Otherwise the gateway's
+/// sockets are behind: the room sends it nothing more until it calls <c>Resume</c> with this id (or a
+/// later one), or until <c>RoomOptions.MaxHold</c> passes.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.DeliveryReceipt")]
+public sealed record DeliveryReceipt([property: Id(0)] long HoldId)
+{
+    public static DeliveryReceipt Flowing { get; } = new(0);
+}
+
 /// <summary>Either <see cref="Message"/> (stored; for a resend, the original) or an <see cref="Error"/>.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.PostResult")]
 public sealed record PostResult(

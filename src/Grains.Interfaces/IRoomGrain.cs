@@ -23,6 +23,15 @@ public interface IRoomGrain : IGrainWithStringKey
     [Alias("Post")]
     Task<PostResult> Post(PostRequest request);
 
+    /// <summary>Posts of one connection in send order (pipelined sends): one call, one result per post.</summary>
+    [Alias("PostBatch")]
+    Task<PostBatchResult> PostBatch(PostBatchRequest request);
+
+    /// <summary>Flow control: the gateway's sockets caught up after it answered a notification with
+    /// <paramref name="holdId"/>; the room sends it events again.</summary>
+    [Alias("Resume")]
+    Task Resume(string gatewayId, long holdId);
+
     [Alias("History"), ReadOnly]
     Task<HistoryResult> History(HistoryQuery query);
 
@@ -40,8 +49,9 @@ public interface IRoomObserver : IGrainObserver
     /// to arrive as 1,2,3,11,12,…,5,6), so a room sends each gateway one call at a time, in seq order,
     /// and packs the events that pile up meanwhile into the next call. The room never waits on this
     /// call (a slow gateway only delays its own events); a call that fails drops the gateway's
-    /// subscription until it renews. Implementations must only enqueue and return.
+    /// subscription until it renews. Implementations must only enqueue and return: the receipt says
+    /// whether the gateway's sockets are behind (flow control), it never waits for them.
     /// </summary>
     [Alias("OnEvents")]
-    Task OnEvents(RoomEvents events);
+    Task<DeliveryReceipt> OnEvents(RoomEvents events);
 }

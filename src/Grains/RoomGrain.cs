@@ -29,6 +29,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
     private bool _validRoom;
     private long _seq;
     private bool _flushing;
+    private TaskCompletionSource? _progress;
     private bool _tailUncertain;
     private DateTime _storeDedupeUntil;
     private DateTime _activatedAt;
@@ -167,36 +168,87 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
     public async Task<PostResult> Post(PostRequest request)
     {
         var subscribed = request.GatewayId is null || IsSubscribed(request.GatewayId);
+        var result = Accept(request);
+        StartFlush();
+        return await result with { GatewaySubscribed = subscribed };
+    }
+
+    public async Task<PostBatchResult> PostBatch(PostBatchRequest request)
+    {
+        var subscribed = request.GatewayId is null || IsSubscribed(request.GatewayId);
+        // Accepted in the order sent, before the first await: they take seqs in this order, and posts of
+        // other connections arriving meanwhile do not come between them and the queue.
+        var accepted = new Task<PostResult>[request.Posts.Length];
+        for (var i = 0; i < accepted.Length; i++)
+        {
+            var post = request.Posts[i];
+            accepted[i] = Accept(new PostRequest(request.User, post.ClientId, post.Text, request.GatewayId));
+        }
+
+        StartFlush();
+        var results = ImmutableArray.CreateBuilder<PostResult>(accepted.Length);
+        foreach (var result in accepted)
+        {
+            results.Add(await result);
+        }
+
+        return new PostBatchResult(results.MoveToImmutable(), subscribed);
+    }
+
+    public Task Resume(string gatewayId, long holdId)
+    {
+        if (_subscriptions.TryGetValue(gatewayId, out var subscription))
+        {
+            subscription.Resume(holdId);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Validates a post and queues it for the next store write, or answers it at once: an error, a
+    /// resend of a stored message (the original), or a resend of one still in flight (its result).</summary>
+    private Task<PostResult> Accept(PostRequest request)
+    {
         var error = Validate(request);
         if (error != RoomError.None)
         {
-            return new PostResult(error, null, false, subscribed);
+            return Task.FromResult(new PostResult(error, null, false, true));
         }
 
         var key = new DedupeKey(request.User, request.ClientId);
         if (_dedupe.TryGetSeq(key, out var storedSeq))
         {
-            return await TryReadAsync(ReadAfterAsync(storedSeq - 1, 1)) is { } original
-                ? new PostResult(RoomError.None, original[0], true, subscribed)
-                : new PostResult(RoomError.Unavailable, null, false, subscribed);
+            return ReadOriginalAsync(storedSeq);
         }
 
         if (_inFlight.TryGetValue(key, out var pending))
         {
-            var first = await pending.Completion.Task;
-            return first with { Duplicate = first.Error == RoomError.None, GatewaySubscribed = subscribed };
+            return SameAsFirstAsync(pending);
         }
 
         pending = new PendingPost(request);
         _inFlight[key] = pending;
         _queue.Add(pending);
-        if (!_flushing)
+        return pending.Completion.Task;
+    }
+
+    private async Task<PostResult> ReadOriginalAsync(long seq)
+        => await TryReadAsync(ReadAfterAsync(seq - 1, 1)) is { } original
+            ? new PostResult(RoomError.None, original[0], true, true)
+            : new PostResult(RoomError.Unavailable, null, false, true);
+
+    private static async Task<PostResult> SameAsFirstAsync(PendingPost first)
+    {
+        var result = await first.Completion.Task;
+        return result with { Duplicate = result.Error == RoomError.None };
+    }
+
+    private void StartFlush()
+    {
+        if (!_flushing && _queue.Count > 0)
         {
             _ = FlushAsync();
         }
-
-        var result = await pending.Completion.Task;
-        return result with { GatewaySubscribed = subscribed };
     }
 
     public async Task<HistoryResult> History(HistoryQuery query)
@@ -254,6 +306,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         {
             while (_queue.Count > 0)
             {
+                await WhileGatewaysBehindAsync();
                 var batch = TakeBatch();
                 try
                 {
@@ -314,6 +367,62 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         finally
         {
             _flushing = false;
+        }
+    }
+
+    /// <summary>
+    /// Flow control: while a gateway has <see cref="RoomOptions.GatewayBacklog"/> messages waiting (it asked
+    /// the room to hold, or its calls are slow), nothing new is stored, so posts wait for their answers and
+    /// the gateways stop reading their senders' sockets. A gateway holds the room back at most
+    /// <see cref="RoomOptions.MaxHold"/>; after that the room goes on without waiting for it.
+    /// </summary>
+    private async ValueTask WhileGatewaysBehindAsync()
+    {
+        while (HeldUntil() is { } until)
+        {
+            _progress ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            try
+            {
+                await _progress.Task.WaitAsync(until - DateTime.UtcNow);
+            }
+            catch (TimeoutException)
+            {
+                // HeldUntil no longer counts the gateway that held us this long.
+            }
+        }
+    }
+
+    /// <summary>When the longest current hold expires, or null if no gateway holds the room back.</summary>
+    private DateTime? HeldUntil()
+    {
+        var now = DateTime.UtcNow;
+        DateTime? until = null;
+        foreach (var subscription in _subscriptions.Values)
+        {
+            if (subscription.Observer is null || subscription.PendingMessages < _options.GatewayBacklog)
+            {
+                subscription.BehindSince = null;
+                continue;
+            }
+
+            subscription.BehindSince ??= now;
+            var expires = subscription.BehindSince.Value + _options.MaxHold;
+            if (expires > now && (until is null || expires > until))
+            {
+                until = expires;
+            }
+        }
+
+        return until;
+    }
+
+    /// <summary>A gateway's backlog shrank or it went away: a held flush looks again.</summary>
+    private void OnGatewayProgress()
+    {
+        if (_progress is { } progress)
+        {
+            _progress = null;
+            progress.TrySetResult();
         }
     }
 
@@ -486,7 +595,12 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
     private void DropGateway(string gatewayId)
     {
-        _subscriptions.Remove(gatewayId);
+        if (_subscriptions.Remove(gatewayId, out var dropped))
+        {
+            dropped.Resume(long.MaxValue);
+            OnGatewayProgress();
+        }
+
         Broadcast([], _presence.ReplaceGateway(gatewayId, GatewayMembers.Empty));
     }
 
@@ -575,14 +689,25 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         subscription.Delivering = true;
         try
         {
-            while (IsCurrent(gatewayId, subscription)
-                && subscription.Observer is { } observer
-                && subscription.TakeEvents(_room, _options.MaxBatch) is { } events)
+            while (IsCurrent(gatewayId, subscription) && subscription.Observer is { } observer)
             {
+                if (subscription.Held)
+                {
+                    await WaitForResumeAsync(gatewayId, subscription);
+                    continue;
+                }
+
+                if (subscription.TakeEvents(_room, _options.MaxBatch) is not { } events)
+                {
+                    break;
+                }
+
+                OnGatewayProgress();
                 try
                 {
-                    await observer.OnEvents(events).WaitAsync(_options.NotificationTimeout);
+                    var receipt = await observer.OnEvents(events).WaitAsync(_options.NotificationTimeout);
                     subscription.Unanswered = false;
+                    subscription.Hold(receipt.HoldId);
                 }
                 catch (TimeoutException)
                 {
@@ -611,6 +736,21 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         }
     }
 
+    /// <summary>The gateway said its sockets are behind: its events wait (and pile up, which in time holds
+    /// the room's writes) until it resumes, for at most <see cref="RoomOptions.MaxHold"/>.</summary>
+    private async Task WaitForResumeAsync(string gatewayId, Subscription subscription)
+    {
+        try
+        {
+            await subscription.Resumed.WaitAsync(_options.MaxHold);
+        }
+        catch (TimeoutException)
+        {
+            LogHoldExpired(_logger, _room, gatewayId, _options.MaxHold.TotalMilliseconds);
+            subscription.Resume(subscription.HoldId);
+        }
+    }
+
     private bool IsCurrent(string gatewayId, Subscription subscription)
         => _subscriptions.TryGetValue(gatewayId, out var current) && ReferenceEquals(current, subscription);
 
@@ -633,6 +773,35 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         public bool Unanswered { get; set; }
 
         public bool IsEmpty => _messages.Count == 0 && _presence.Count == 0;
+
+        public int PendingMessages => _messages.Count;
+
+        /// <summary>Since when this gateway's backlog holds the room's writes (flow control).</summary>
+        public DateTime? BehindSince { get; set; }
+
+        private long _resumedUpTo;
+        private TaskCompletionSource? _resumed;
+
+        public long HoldId { get; private set; }
+
+        /// <summary>The gateway asked to hold (its sockets are behind) and has not resumed since.</summary>
+        public bool Held => HoldId > _resumedUpTo;
+
+        /// <summary>Completes when the gateway resumes. Only while <see cref="Held"/>.</summary>
+        public Task Resumed => (_resumed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+        /// <summary>A receipt's hold id. A Resume may overtake the receipt it answers: ids let it count.</summary>
+        public void Hold(long holdId) => HoldId = Math.Max(HoldId, holdId);
+
+        public void Resume(long holdId)
+        {
+            _resumedUpTo = Math.Max(_resumedUpTo, holdId);
+            if (!Held && _resumed is { } resumed)
+            {
+                _resumed = null;
+                resumed.TrySetResult();
+            }
+        }
 
         public void Enqueue(ImmutableArray<ChatMessage> messages, ImmutableArray<PresenceChange> presence, int maxMessages)
         {
@@ -693,6 +862,9 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: gateway {Gateway} did not answer a notification of {Count} messages in time; sending it again with what came since")]
     private static partial void LogNotifyTimedOut(ILogger logger, string room, string gateway, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: gateway {Gateway} asked to hold and did not resume within {Milliseconds} ms; sending again")]
+    private static partial void LogHoldExpired(ILogger logger, string room, string gateway, double milliseconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: notifying gateway {Gateway} failed")]
     private static partial void LogNotifyFailed(ILogger logger, Exception exception, string room, string gateway);

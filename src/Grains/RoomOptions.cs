@@ -22,6 +22,18 @@ public sealed class RoomOptions
     /// are dropped (the gateway fetches them by seq).</summary>
     public int MaxPendingMessagesPerGateway { get; set; } = 10_000;
 
+    /// <summary>Flow control: while this many messages wait for one gateway (it asked the room to hold, or its
+    /// calls are slow), the room stores no new posts, so senders wait for their acknowledgements instead of
+    /// queues overflowing. Default 512.</summary>
+    public int GatewayBacklog { get; set; } = 512;
+
+    /// <summary>Flow control: the longest one gateway holds the room back, whether it asked to hold and never
+    /// resumed or its backlog does not shrink. After that the room goes on without waiting for it (its
+    /// backlog is trimmed at <see cref="MaxPendingMessagesPerGateway"/>; it fetches what it missed by seq).
+    /// A gateway closes a stuck socket well before this (<c>Gateway:FlowControl:StuckMilliseconds</c>):
+    /// this only bounds a gateway that misbehaves. Default 2 s.</summary>
+    public TimeSpan MaxHold { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>How long a room waits for a gateway to answer a notification before it sends the events again
     /// (with whatever came since). Bounds what a lost notification costs that gateway's delivery.</summary>
     public TimeSpan NotificationTimeout { get; set; } = TimeSpan.FromSeconds(1);

@@ -56,10 +56,13 @@ public class ClusterFixture : IAsyncLifetime
         });
     }
 
+    /// <summary>A 64 KiB socket send buffer, so that a client that stops reading reaches its outbound queue
+    /// (and flow control) after 64 KiB rather than the kernel's autotuned megabytes.</summary>
     protected static Dictionary<string, string?> Fast => new()
     {
         ["Gateway:RateLimit:PerSecond"] = "100000",
         ["Gateway:RateLimit:Burst"] = "100000",
+        ["Gateway:SocketSendBufferBytes"] = "65536",
     };
 
     public GatewayFactory StartGateway(string name, Dictionary<string, string?> settings)

@@ -74,43 +74,93 @@ public sealed class RawWebSocket : IDisposable
         var data = 0;
         try
         {
-            while (true)
+            while (await ReadFrameAsync(cancel.Token) is { } frame)
             {
-                var header = await ReadExactlyAsync(2, cancel.Token);
-                if (header is null)
-                {
-                    return (null, pings, data);
-                }
-
-                var opcode = header[0] & 0x0F;
-                long length = header[1] & 0x7F;
-                if (length == 126)
-                {
-                    length = BinaryPrimitives.ReadUInt16BigEndian(await ReadExactlyAsync(2, cancel.Token));
-                }
-                else if (length == 127)
-                {
-                    length = (long)BinaryPrimitives.ReadUInt64BigEndian(await ReadExactlyAsync(8, cancel.Token));
-                }
-
-                var payload = length == 0 ? [] : await ReadExactlyAsync((int)length, cancel.Token);
+                var (opcode, payload) = frame;
                 switch (opcode)
                 {
                     case 0x8:
-                        return (payload is { Length: >= 2 } ? BinaryPrimitives.ReadUInt16BigEndian(payload) : null, pings, data);
+                        return (CloseStatusOf(payload), pings, data);
                     case 0x9:
                         pings++;
                         break;
-                    case 0x1 or 0x2 or 0x0:
+                    default:
                         data++;
                         break;
                 }
             }
+
+            return (null, pings, data);
         }
         catch (IOException)
         {
             return (null, pings, data);
         }
+    }
+
+    /// <summary>Reads events (a frame may pack several, separated by '\n') no faster than
+    /// <paramref name="bytesPerSecond"/>, handing each to <paramref name="onEvent"/>, until it returns false or
+    /// the server closes (its status; null when the stream ended without a Close frame).</summary>
+    public async Task<int?> ReadEventsPacedAsync(int bytesPerSecond, Func<string, bool> onEvent, TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        long bytes = 0;
+        while (await ReadFrameAsync(cancel.Token) is { } frame)
+        {
+            var (opcode, payload) = frame;
+            if (opcode == 0x8)
+            {
+                return CloseStatusOf(payload);
+            }
+
+            if (opcode != 0x1)
+            {
+                continue;
+            }
+
+            foreach (var text in Encoding.UTF8.GetString(payload).Split('\n'))
+            {
+                if (!onEvent(text))
+                {
+                    return null;
+                }
+            }
+
+            bytes += payload.Length;
+            var due = TimeSpan.FromSeconds((double)bytes / bytesPerSecond) - started.Elapsed;
+            if (due > TimeSpan.FromMilliseconds(5))
+            {
+                await Task.Delay(due, cancel.Token);
+            }
+        }
+
+        return null;
+    }
+
+    private static int? CloseStatusOf(byte[] payload) => payload is { Length: >= 2 } ? BinaryPrimitives.ReadUInt16BigEndian(payload) : null;
+
+    /// <summary>The next frame (opcode, unmasked payload), or null at the end of the stream.</summary>
+    private async Task<(int Opcode, byte[] Payload)?> ReadFrameAsync(CancellationToken cancellationToken)
+    {
+        var header = await ReadExactlyAsync(2, cancellationToken);
+        if (header is null)
+        {
+            return null;
+        }
+
+        long length = header[1] & 0x7F;
+        if (length == 126)
+        {
+            length = BinaryPrimitives.ReadUInt16BigEndian(await ReadExactlyAsync(2, cancellationToken));
+        }
+        else if (length == 127)
+        {
+            length = (long)BinaryPrimitives.ReadUInt64BigEndian(await ReadExactlyAsync(8, cancellationToken));
+        }
+
+        var payload = length == 0 ? [] : await ReadExactlyAsync((int)length, cancellationToken) ?? throw new IOException("truncated frame");
+        return (header[0] & 0x0F, payload);
     }
 
     private async Task<byte[]?> ReadExactlyAsync(int count, CancellationToken cancellationToken)

@@ -40,10 +40,10 @@ public sealed class FollowingGateway : IRoomObserver
         }
     }
 
-    public Task OnEvents(RoomEvents events)
+    public Task<DeliveryReceipt> OnEvents(RoomEvents events)
     {
         Deliver(events.Messages);
-        return Task.CompletedTask;
+        return Task.FromResult(DeliveryReceipt.Flowing);
     }
 
     /// <summary>Subscribes (first time or renewal) and fetches whatever came since its last seq.</summary>

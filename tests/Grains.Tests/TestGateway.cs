@@ -19,14 +19,18 @@ public sealed class TestGateway : IRoomObserver
 
     public IRoomObserver Reference { get; }
 
-    public Task OnEvents(RoomEvents events)
+    /// <summary>Non-zero: every notification is answered with this hold id (flow control: "my sockets are
+    /// behind; send nothing more until I resume").</summary>
+    public long HoldId { get; set; }
+
+    public Task<DeliveryReceipt> OnEvents(RoomEvents events)
     {
         lock (_lock)
         {
             _calls.Add(events);
         }
 
-        return Task.CompletedTask;
+        return Task.FromResult(HoldId == 0 ? DeliveryReceipt.Flowing : new DeliveryReceipt(HoldId));
     }
 
     public SubscribeRequest Subscription(TimeSpan lifetime, GatewayMembers? members = null)

@@ -42,10 +42,10 @@ internal sealed class CountingGateway : IRoomObserver
 
     public long Messages => Interlocked.Read(ref _messages);
 
-    public Task OnEvents(RoomEvents events)
+    public Task<DeliveryReceipt> OnEvents(RoomEvents events)
     {
         Interlocked.Increment(ref _calls);
         Interlocked.Add(ref _messages, events.Messages.Length);
-        return Task.CompletedTask;
+        return Task.FromResult(DeliveryReceipt.Flowing);
     }
 }

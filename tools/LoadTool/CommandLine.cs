@@ -8,7 +8,7 @@ internal static class CommandLine
 {
     public const string Usage = """
         usage:
-          OrleansChat.LoadTool run --protocol orleanschat|signalr --url URL[,URL...] --scenario fanout|rooms|max|idle|smoke --target NAME
+          OrleansChat.LoadTool run --protocol orleanschat|signalr --url URL[,URL...] --scenario fanout|rooms|max|idle|smoke|durable --target NAME
                                    [--pids PID,PID,...] [--out FILE.json]
                                    [--rooms N] [--clients N (per room)] [--senders N (per room)] [--rate R (msg/s per sender; 0 = closed loop)]
                                    [--window W] [--seconds S] [--warmup S] [--size BYTES] [--ramp CONN_PER_S] [--hold S (same as --seconds)]
@@ -72,8 +72,9 @@ internal static class CommandLine
             case "max": scenario = LoadScenario.Max; break;
             case "idle": scenario = LoadScenario.Idle; break;
             case "smoke": scenario = LoadScenario.Smoke; break;
+            case "durable": scenario = LoadScenario.Durable; break;
             default:
-                error = $"--scenario: '{values["scenario"]}' is not fanout, rooms, max, idle or smoke";
+                error = $"--scenario: '{values["scenario"]}' is not fanout, rooms, max, idle, smoke or durable";
                 return false;
         }
 

@@ -32,6 +32,10 @@ public enum LoadScenario
 
     [JsonStringEnumMemberName("smoke")]
     Smoke,
+
+    /// <summary>Posts/s one room stores: every client sends flat out (the room's members are its senders).</summary>
+    [JsonStringEnumMemberName("durable")]
+    Durable,
 }
 
 /// <summary>What one run does. <see cref="ForScenario"/> gives a scenario's defaults; change any of them with
@@ -92,6 +96,7 @@ public sealed record LoadSettings
             LoadScenario.Rooms => settings with { Rooms = 100, ClientsPerRoom = 10, SendersPerRoom = 1, Rate = 5, WarmupSeconds = 5, Seconds = 20 },
             LoadScenario.Max => settings with { Rooms = 1, ClientsPerRoom = 100, SendersPerRoom = 4, Rate = 0, Window = 64, WarmupSeconds = 5, Seconds = 20 },
             LoadScenario.Idle => settings with { Rooms = 100, ClientsPerRoom = 50, SendersPerRoom = 0, WarmupSeconds = 0, Seconds = 10 },
+            LoadScenario.Durable => settings with { Rooms = 1, ClientsPerRoom = 10, SendersPerRoom = 10, Rate = 0, Window = 64, WarmupSeconds = 5, Seconds = 20 },
             LoadScenario.Smoke => settings with { Rooms = 1, ClientsPerRoom = 20, SendersPerRoom = 2, Rate = 20, WarmupSeconds = 1, Seconds = 3 },
             _ => throw new ArgumentOutOfRangeException(nameof(scenario), scenario, null),
         };

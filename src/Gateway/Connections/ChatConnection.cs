@@ -15,13 +15,18 @@ namespace OrleansChat.Gateway.Connections;
 /// (and answering pings) while a grain call is slow;
 /// the <b>write pump</b> is the only code that writes to the socket: it drains the bounded outbound queue,
 /// packing queued events into one frame when the client is behind.
-/// A full outbound queue means a slow consumer: it is closed with 1013 and nobody else waits for it.
+/// Flow control: a connection whose queue is above the high-water mark holds back the rooms that feed it
+/// (<see cref="LocalRoom"/> waits for it to drain, and their senders wait); one that does not drain in time
+/// is stuck and closed with 1013, as is one whose queue fills up regardless.
 /// </summary>
 public sealed partial class ChatConnection
 {
     private const int MaxPackedFrameBytes = 64 * 1024;
     private const int InitialReceiveBuffer = 4096;
     private const int PendingRequests = 64;
+
+    /// <summary>Most queued sends of one connection posted in one grain call (all it may have queued).</summary>
+    private const int MaxSendBatch = PendingRequests;
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(10);
     private static long s_nextId;
 
@@ -43,6 +48,8 @@ public sealed partial class ChatConnection
     private WebSocketCloseStatus? _closeStatus;
     private string _closeReason = "";
     private volatile bool _discardQueued;
+    private TaskCompletionSource? _drained;
+    private long _framesWritten;
 
     public ChatConnection(WebSocket socket, string user, GatewayOptions options, RoomHub hub, GatewayMetrics metrics, ILogger logger)
     {
@@ -66,6 +73,61 @@ public sealed partial class ChatConnection
     public string Id { get; }
 
     public string User { get; }
+
+    /// <summary>Events queued and not yet taken by the write pump.</summary>
+    public int Backlog => _outbound.Reader.Count;
+
+    /// <summary>Frames the socket has accepted so far: a connection whose count stands still is stuck.</summary>
+    public long FramesWritten => Volatile.Read(ref _framesWritten);
+
+    /// <summary>Closing: its queue holds nobody back any more.</summary>
+    public bool IsClosing => _closeStatus is not null;
+
+    /// <summary>Completes once the queue is down to the low-water mark or the connection is closing.</summary>
+    public Task DrainedAsync()
+    {
+        if (IsDrained)
+        {
+            return Task.CompletedTask;
+        }
+
+        var waiter = Volatile.Read(ref _drained);
+        if (waiter is null)
+        {
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            waiter = Interlocked.CompareExchange(ref _drained, created, null) ?? created;
+        }
+
+        // The write pump may have drained it between the check and the registration.
+        if (IsDrained)
+        {
+            SignalDrained();
+        }
+
+        return waiter.Task;
+    }
+
+    private bool IsDrained => IsClosing || _outbound.Reader.Count <= _options.LowWater;
+
+    private void SignalDrained()
+    {
+        if (Volatile.Read(ref _drained) is { } waiter && Interlocked.CompareExchange(ref _drained, null, waiter) == waiter)
+        {
+            waiter.TrySetResult();
+        }
+    }
+
+    /// <summary>Held a room back and wrote nothing for <c>Gateway:FlowControl:StuckMilliseconds</c>: close with 1013.</summary>
+    public void CloseStuck()
+    {
+        if (_closeStatus is null)
+        {
+            _metrics.SlowConsumerClosed();
+            LogStuck(_logger, Id, User, _options.FlowControl.StuckMilliseconds);
+        }
+
+        RequestClose(SlowConsumerStatus, "slow consumer", discardQueued: true);
+    }
 
     /// <summary>Runs the connection until it closes. Never throws for a client's fault.</summary>
     public async Task RunAsync()
@@ -124,6 +186,7 @@ public sealed partial class ChatConnection
         }
 
         _outbound.Writer.TryComplete();
+        SignalDrained();
         // A peer that neither reads nor answers our Close must not hold the socket forever.
         _ = AbortAfterAsync(CloseHandshakeTimeout);
     }
@@ -267,23 +330,81 @@ public sealed partial class ChatConnection
         await _requests.Writer.WriteAsync(request);
     }
 
+    /// <summary>
+    /// Handles requests in the order they came. Sends are pipelined: the client need not wait for one
+    /// acknowledgement before the next send, and the sends queued behind one (same room, all valid) go to
+    /// the room in one call, in order. While that call is out, the next frames wait in the bounded request
+    /// queue; when it is full, the read pump stops reading, so TCP slows a sender the room holds back.
+    /// </summary>
     private async Task RequestLoopAsync()
     {
-        await foreach (var request in _requests.Reader.ReadAllAsync())
+        var reader = _requests.Reader;
+        var batch = new List<ClientRequest>(MaxSendBatch);
+        while (await reader.WaitToReadAsync())
         {
-            if (_closeStatus is not null)
+            while (reader.TryRead(out var request))
             {
-                continue;
-            }
+                if (_closeStatus is not null)
+                {
+                    continue;
+                }
 
-            try
-            {
-                await HandleAsync(request);
+                try
+                {
+                    if (IsPostable(request, request.Room))
+                    {
+                        batch.Add(request);
+                        while (batch.Count < MaxSendBatch && reader.TryPeek(out var next) && IsPostable(next, request.Room))
+                        {
+                            reader.TryRead(out _);
+                            batch.Add(next);
+                        }
+
+                        await PostAsync(batch);
+                    }
+                    else
+                    {
+                        await HandleAsync(request);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    LogRequestFailed(_logger, ex, Id, request.Type);
+                    Enqueue(Events.Error(ErrorCodes.Unavailable, "the cluster cannot be reached right now; retry later", request.Id, request.Room));
+                }
+                finally
+                {
+                    batch.Clear();
+                }
             }
-            catch (Exception ex)
+        }
+    }
+
+    /// <summary>A send that passes every gateway check, to <paramref name="room"/>. Any other request is
+    /// handled alone (and answers its own error).</summary>
+    private bool IsPostable(ClientRequest request, string? room)
+        => request is { Type: RequestType.Send, ErrorCode: null, RateLimited: false }
+            && request.Room == room
+            && _rooms.Contains(room!)
+            && ChatLimits.Utf8Length(request.Text!) <= _options.MaxTextBytes;
+
+    /// <summary>Posts a batch of sends to one room. A first post is acknowledged by the room's fan-out (which
+    /// includes this connection); a resend gets the original back, to this connection only; a refused one
+    /// gets its error.</summary>
+    private async Task PostAsync(List<ClientRequest> batch)
+    {
+        _metrics.MessagesIn(batch.Count);
+        var outcomes = await _hub.PostBatchAsync(this, batch[0].Room!, batch);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var outcome = outcomes[i];
+            if (outcome.Error is { } error)
             {
-                LogRequestFailed(_logger, ex, Id, request.Type);
-                Enqueue(Events.Error(ErrorCodes.Unavailable, "the cluster cannot be reached right now; retry later", request.Id, request.Room));
+                Enqueue(Events.Error(error.Code, error.Message, batch[i].Id, batch[i].Room));
+            }
+            else if (outcome.Duplicate)
+            {
+                Enqueue(Events.Message(outcome.Message!));
             }
         }
     }
@@ -327,7 +448,7 @@ public sealed partial class ChatConnection
                 return;
 
             case RequestType.Send:
-                await SendAsync(request, room);
+                RefuseSend(request, room);
                 return;
 
             case RequestType.History:
@@ -345,7 +466,8 @@ public sealed partial class ChatConnection
         }
     }
 
-    private async Task SendAsync(ClientRequest request, string room)
+    /// <summary>A send that is not postable: answers why (the protocol's order of checks).</summary>
+    private void RefuseSend(ClientRequest request, string room)
     {
         if (!_rooms.Contains(room))
         {
@@ -359,30 +481,11 @@ public sealed partial class ChatConnection
             return;
         }
 
-        if (request.RateLimited)
+        Enqueue(Events.Error(ErrorCodes.RateLimited, "too many messages; slow down", request.Id, room));
+        if (_rateLimiter.RecordRefusal())
         {
-            Enqueue(Events.Error(ErrorCodes.RateLimited, "too many messages; slow down", request.Id, room));
-            if (_rateLimiter.RecordRefusal())
-            {
-                RequestClose(WebSocketCloseStatus.PolicyViolation, "rate limit exceeded repeatedly", discardQueued: false);
-            }
-
-            return;
+            RequestClose(WebSocketCloseStatus.PolicyViolation, "rate limit exceeded repeatedly", discardQueued: false);
         }
-
-        _metrics.MessageIn();
-        var outcome = await _hub.PostAsync(this, room, request.Id!, request.Text!);
-        if (outcome.Error is { } error)
-        {
-            Enqueue(Events.Error(error.Code, error.Message, request.Id, room));
-        }
-        else if (outcome.Duplicate)
-        {
-            // A resend: the original goes back to this connection only, as its acknowledgement.
-            Enqueue(Events.Message(outcome.Message!));
-        }
-
-        // A first post is acknowledged by the room's own fan-out, which includes this connection.
     }
 
     private static byte[] NotJoined(ClientRequest request)
@@ -437,9 +540,21 @@ public sealed partial class ChatConnection
         }
     }
 
+    private void NotifyIfDrained()
+    {
+        if (Volatile.Read(ref _drained) is not null && IsDrained)
+        {
+            SignalDrained();
+        }
+    }
+
     private async ValueTask SendFrameAsync(ReadOnlyMemory<byte> frame, int events)
     {
+        // Whatever is taken from the queue counts as drained (a room waiting for it can go on) before the
+        // socket accepts it.
+        NotifyIfDrained();
         await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, _aborted.Token);
+        Volatile.Write(ref _framesWritten, _framesWritten + 1);
         _metrics.EventsOut(events);
     }
 
@@ -497,6 +612,9 @@ public sealed partial class ChatConnection
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connection {Connection} ({User}) is a slow consumer: closing with 1013")]
     private static partial void LogSlowConsumer(ILogger logger, string connection, string user);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connection {Connection} ({User}) held its rooms back and wrote nothing for {Milliseconds} ms: closing with 1013")]
+    private static partial void LogStuck(ILogger logger, string connection, string user, int milliseconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connection {Connection}: {Type} failed")]
     private static partial void LogRequestFailed(ILogger logger, Exception exception, string connection, RequestType type);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using OrleansChat.Gateway.Connections;
 using OrleansChat.Gateway.Protocol;
 using OrleansChat.Grains.Interfaces;
@@ -10,6 +11,10 @@ namespace OrleansChat.Gateway.Rooms;
 /// Messages reach it from the grain's one-way notifications, from our own post results and from gap
 /// fetches; whatever the source, they are delivered strictly in seq order, each once. A gap (a lost
 /// notification, a grain that re-activated without our subscription) is filled from the grain's history.
+/// <para>Flow control: when a member's outbound queue goes above the high-water mark, the room here holds
+/// (<see cref="HoldAsync"/>): local senders wait before their next post, and the grain is asked (through the
+/// receipt of its notifications) to send nothing more until the members drained to the low-water mark.
+/// A member that does not drain within the stuck bound is closed with 1013 and holds nobody back.</para>
 /// </summary>
 internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
 {
@@ -23,6 +28,9 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
     private long _lastSeq;
     private long _knownSeq;
     private bool _repairing;
+    private long _holdId;
+    private bool _holdReported;
+    private TaskCompletionSource? _holding;
 
     public string Name { get; } = name;
 
@@ -40,6 +48,30 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
             {
                 return _members.Count == 0;
             }
+        }
+    }
+
+    /// <summary>Completes at once unless this room holds (a member's queue is behind): then when it is not.</summary>
+    public Task WhenFlowingAsync()
+    {
+        lock (_lock)
+        {
+            return _holding?.Task ?? Task.CompletedTask;
+        }
+    }
+
+    /// <summary>The answer to the grain's notification: hold (with this hold's id) or go on.</summary>
+    public DeliveryReceipt Receipt()
+    {
+        lock (_lock)
+        {
+            if (_holding is null)
+            {
+                return DeliveryReceipt.Flowing;
+            }
+
+            _holdReported = true;
+            return new DeliveryReceipt(_holdId);
         }
     }
 
@@ -239,6 +271,8 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
                     }
                 }
             }
+
+            HoldIfBehind();
         }
 
         hub.Metrics.MessagesDelivered(messages.Length - first);
@@ -344,6 +378,99 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
             lock (_lock)
             {
                 _repairing = false;
+            }
+        }
+    }
+
+    /// <summary>Under the lock: starts a hold if a member's queue is above the high-water mark.</summary>
+    private void HoldIfBehind()
+    {
+        if (_holding is not null)
+        {
+            return;
+        }
+
+        var highWater = hub.Options.HighWater;
+        foreach (var connection in _members.Keys)
+        {
+            if (connection.Backlog > highWater && !connection.IsClosing)
+            {
+                _holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _holdReported = false;
+                var holdId = ++_holdId;
+                _ = Task.Run(() => HoldAsync(holdId));
+                return;
+            }
+        }
+    }
+
+    /// <summary>Waits until every member is down to the low-water mark. A member slower than the senders
+    /// holds them at its pace; one whose socket takes nothing for <c>Gateway:FlowControl:StuckMilliseconds</c>
+    /// is stuck: closed with 1013, it holds nobody back. Then local senders go on, and the grain, if it was
+    /// told to hold, is told to resume.</summary>
+    private async Task HoldAsync(long holdId)
+    {
+        hub.Metrics.FlowControlHold();
+        List<Task>? waits = null;
+        lock (_lock)
+        {
+            foreach (var connection in _members.Keys)
+            {
+                if (connection.DrainedAsync() is { IsCompleted: false } drained)
+                {
+                    (waits ??= []).Add(WaitUnlessStuckAsync(connection, drained, hub.Options.FlowControl.StuckAfter));
+                }
+            }
+        }
+
+        if (waits is not null)
+        {
+            await Task.WhenAll(waits);
+        }
+
+        TaskCompletionSource holding;
+        bool reported;
+        lock (_lock)
+        {
+            holding = _holding!;
+            _holding = null;
+            reported = _holdReported;
+        }
+
+        holding.TrySetResult();
+        if (reported)
+        {
+            try
+            {
+                await Grain.Resume(hub.GatewayId, holdId);
+            }
+            catch (Exception ex)
+            {
+                // Unanswered, the room stops waiting for us after RoomOptions.MaxHold anyway.
+                hub.OnGrainCallFailed(this, ex);
+            }
+        }
+    }
+
+    private static async Task WaitUnlessStuckAsync(ChatConnection connection, Task drained, TimeSpan stuckAfter)
+    {
+        var written = connection.FramesWritten;
+        while (!drained.IsCompleted)
+        {
+            try
+            {
+                await drained.WaitAsync(stuckAfter);
+            }
+            catch (TimeoutException)
+            {
+                var now = connection.FramesWritten;
+                if (now == written)
+                {
+                    connection.CloseStuck();
+                    return;
+                }
+
+                written = now;
             }
         }
     }

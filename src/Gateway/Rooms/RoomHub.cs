@@ -40,6 +40,8 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     private static readonly TimeSpan EmptyRoomLinger = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(1);
 
+    private static readonly Task<DeliveryReceipt> s_flowing = Task.FromResult(DeliveryReceipt.Flowing);
+
     private readonly IGrainFactory _grains;
     private readonly ILogger<RoomHub> _logger;
     private readonly ConcurrentDictionary<string, LocalRoom> _rooms = new(StringComparer.Ordinal);
@@ -56,6 +58,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
         NodeName = settings.NodeName ?? $"{Environment.MachineName}-{Environment.ProcessId}";
         GatewayId = $"{NodeName}-{Guid.NewGuid():N}"[..Math.Min(NodeName.Length + 9, 80)];
         RenewInterval = settings.RenewInterval;
+        Options = settings;
         SubscriptionLifetime = settings.RenewInterval * 3;
     }
 
@@ -70,6 +73,8 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     public TimeSpan SubscriptionLifetime { get; }
 
     internal GatewayMetrics Metrics { get; }
+
+    internal GatewayOptions Options { get; }
 
     internal IRoomObserver ObserverReference => _reference ?? throw new InvalidOperationException("The room hub has not started.");
 
@@ -121,16 +126,18 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
 
     public void Dispose() => _stopping.Dispose();
 
-    /// <summary>Called by the runtime, one call at a time: only hands bytes to queues, never waits on a socket.</summary>
-    public Task OnEvents(RoomEvents events)
+    /// <summary>Called by the runtime, one call at a time: only hands bytes to queues, never waits on a socket.
+    /// The receipt asks the room to hold while a member's queue is above the high-water mark.</summary>
+    public Task<DeliveryReceipt> OnEvents(RoomEvents events)
     {
-        if (_rooms.TryGetValue(events.Room, out var room))
+        if (!_rooms.TryGetValue(events.Room, out var room))
         {
-            room.Deliver(events.Messages);
-            room.DeliverPresence(events.Presence);
+            return s_flowing;
         }
 
-        return Task.CompletedTask;
+        room.Deliver(events.Messages);
+        room.DeliverPresence(events.Presence);
+        return room.Receipt() is { HoldId: not 0 } hold ? Task.FromResult(hold) : s_flowing;
     }
 
     /// <summary>Joins a connection to a room; null on success (the <c>joined</c> reply is queued).</summary>
@@ -202,38 +209,53 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     public Task LeaveAllAsync(ChatConnection connection, IEnumerable<string> rooms)
         => Task.WhenAll(rooms.ToArray().Select(room => LeaveAsync(connection, room)));
 
-    public async Task<PostOutcome> PostAsync(ChatConnection connection, string roomName, string clientId, string text)
+    /// <summary>Posts one connection's queued sends to a room in one call, in send order: one outcome per
+    /// send. Waits first while this gateway holds the room back (its sockets are behind).</summary>
+    public async Task<PostOutcome[]> PostBatchAsync(ChatConnection connection, string roomName, IReadOnlyList<ClientRequest> sends)
     {
         var room = _rooms[roomName];
+        await room.WhenFlowingAsync();
+        var posts = ImmutableArray.CreateBuilder<PostItem>(sends.Count);
+        foreach (var send in sends)
+        {
+            posts.Add(new PostItem(send.Id!, send.Text!));
+        }
+
+        var outcomes = new PostOutcome[sends.Count];
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var result = await room.Grain.Post(new PostRequest(connection.User, clientId, text, GatewayId));
+            var batch = await room.Grain.PostBatch(new PostBatchRequest(connection.User, GatewayId, posts.MoveToImmutable()));
             Metrics.PostLatency(Stopwatch.GetElapsedTime(started));
-            if (result.Error != RoomError.None)
-            {
-                return new PostOutcome(RequestError.From(result.Error), null, false);
-            }
-
-            if (!result.GatewaySubscribed)
+            if (!batch.GatewaySubscribed)
             {
                 RenewSoon(room);
             }
 
-            if (!result.Duplicate)
+            var stored = ImmutableArray.CreateBuilder<ChatMessage>(outcomes.Length);
+            for (var i = 0; i < outcomes.Length; i++)
             {
-                // Our own result is a source of the message too: the sender's acknowledgement does not wait
-                // for the notification, and a lost notification is covered.
-                room.Deliver([result.Message!]);
+                var result = batch.Results[i];
+                outcomes[i] = result.Error != RoomError.None
+                    ? new PostOutcome(RequestError.From(result.Error), null, false)
+                    : new PostOutcome(null, result.Message, result.Duplicate);
+                if (result.Error == RoomError.None && !result.Duplicate)
+                {
+                    stored.Add(result.Message!);
+                }
             }
 
-            return new PostOutcome(null, result.Message, result.Duplicate);
+            // Our own results are a source of the messages too: the senders' acknowledgements do not wait for
+            // the notification, and a lost notification is covered. (A batch takes consecutive seqs.)
+            room.Deliver(stored.DrainToImmutable());
         }
         catch (Exception ex)
         {
             OnGrainCallFailed(room, ex);
-            return new PostOutcome(RequestError.Unavailable, null, false);
+            Array.Fill(outcomes, new PostOutcome(RequestError.Unavailable, null, false));
         }
+
+        return outcomes;
     }
 
     public async Task<HistoryOutcome> HistoryAsync(string roomName, long? before, long? after, int limit)
