@@ -34,6 +34,8 @@ public sealed class ErrorTests(ClusterFixture fixture)
     [InlineData("{\"type\":\"history\",\"room\":\"ok\",\"limit\":0}")]
     [InlineData("{\"type\":\"history\",\"room\":\"ok\",\"limit\":201}")]
     [InlineData("{\"type\":\"history\",\"room\":\"ok\",\"before\":5,\"after\":1}")]
+    [InlineData("{\"type\":\"send\",\"room\":\"ok\",\"id\":\"1\",\"text\":\"half \\ud800 a pair\"}")]
+    [InlineData("{\"type\":\"join\",\"room\":\"\\udc00\"}")]
     public async Task Malformed_requests_get_bad_request_and_the_connection_stays_open(string frame)
     {
         await using var client = await ChatClient.ConnectAsync(fixture.A, "erin");

@@ -56,6 +56,19 @@ public sealed record ClientRequest(RequestType Type, string? Room, string? Id)
             return Invalid(null, null, "the frame is not valid JSON");
         }
 
+        try
+        {
+            return Read(document);
+        }
+        catch (InvalidOperationException)
+        {
+            // A string escape such as "\ud800" without its pair: valid JSON, but no text.
+            return Invalid(null, null, "a string holds an unpaired surrogate escape");
+        }
+    }
+
+    private static ClientRequest Read(JsonDocument document)
+    {
         using (document)
         {
             var root = document.RootElement;
