@@ -92,10 +92,20 @@ public sealed record PostBatchRequest(
     [property: Id(1)] string? GatewayId,
     [property: Id(2)] ImmutableArray<PostItem> Posts);
 
-/// <summary>One result per post of a <see cref="PostBatchRequest"/>, in its order.</summary>
+/// <summary>The answer to one post of a batch. A first post is stored as its <see cref="Seq"/> and
+/// <see cref="Time"/> only (the gateway has the rest of it: the answer stays small); a resend carries the
+/// stored <see cref="Original"/>; a refused post only its <see cref="Error"/>.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.PostAck")]
+public readonly record struct PostAck(
+    [property: Id(0)] RoomError Error,
+    [property: Id(1)] long Seq,
+    [property: Id(2)] DateTime Time,
+    [property: Id(3)] ChatMessage? Original);
+
+/// <summary>One answer per post of a <see cref="PostBatchRequest"/>, in its order.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.PostBatchResult")]
 public sealed record PostBatchResult(
-    [property: Id(0)] ImmutableArray<PostResult> Results,
+    [property: Id(0)] ImmutableArray<PostAck> Acks,
     [property: Id(1)] bool GatewaySubscribed);
 
 /// <summary>A gateway's answer to a notification. <see cref="HoldId"/> 0: send on. Otherwise the gateway's

@@ -186,13 +186,20 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         }
 
         StartFlush();
-        var results = ImmutableArray.CreateBuilder<PostResult>(accepted.Length);
-        foreach (var result in accepted)
+        var acks = ImmutableArray.CreateBuilder<PostAck>(accepted.Length);
+        foreach (var accept in accepted)
         {
-            results.Add(await result);
+            var result = await accept;
+            acks.Add(result switch
+            {
+                { Error: not RoomError.None } => new PostAck(result.Error, 0, default, null),
+                { Duplicate: true, Message: { } original } => new PostAck(RoomError.None, original.Seq, original.Time, original),
+                { Message: { } stored } => new PostAck(RoomError.None, stored.Seq, stored.Time, null),
+                _ => new PostAck(RoomError.Unavailable, 0, default, null),
+            });
         }
 
-        return new PostBatchResult(results.MoveToImmutable(), subscribed);
+        return new PostBatchResult(acks.MoveToImmutable(), subscribed);
     }
 
     public Task Resume(string gatewayId, long holdId)

@@ -21,15 +21,16 @@ public sealed class FlowControlTests(ChatClusterFixture fixture)
     {
         var room = fixture.Room(Rooms.Unique("batch"));
         var first = await room.PostBatch(Batch("alice", Enumerable.Range(0, 50).Select(i => ($"a{i}", $"text {i}"))));
-        Assert.Equal(Rooms.Range(1, 50), first.Results.Select(r => r.Message!.Seq));
-        Assert.All(first.Results, r => Assert.False(r.Duplicate));
+        Assert.Equal(Rooms.Range(1, 50), first.Acks.Select(a => a.Seq));
+        Assert.All(first.Acks, a => Assert.Equal((RoomError.None, null), (a.Error, a.Original)));
 
+        // A first post is answered with its seq only; a resend with the stored original.
         var second = await room.PostBatch(Batch("alice", [("a10", "changed"), ("new", "fresh"), ("new", "fresh"), ("", "no id")]));
-        Assert.True(second.Results[0].Duplicate);
-        Assert.Equal((11L, "text 10"), (second.Results[0].Message!.Seq, second.Results[0].Message!.Text));
-        Assert.Equal((51L, false), (second.Results[1].Message!.Seq, second.Results[1].Duplicate));
-        Assert.Equal((51L, true), (second.Results[2].Message!.Seq, second.Results[2].Duplicate));
-        Assert.Equal(RoomError.BadRequest, second.Results[3].Error);
+        Assert.Equal((11L, "text 10", "a10"), (second.Acks[0].Seq, second.Acks[0].Original!.Text, second.Acks[0].Original!.ClientId));
+        Assert.Equal((51L, null), (second.Acks[1].Seq, second.Acks[1].Original));
+        Assert.Equal((51L, "fresh"), (second.Acks[2].Seq, second.Acks[2].Original!.Text));
+        Assert.Equal(RoomError.BadRequest, second.Acks[3].Error);
+        Assert.Equal(Rooms.Range(1, 51), (await room.History(new HistoryQuery(null, 0, 100))).Messages.Seqs());
     }
 
     [Fact]
@@ -41,11 +42,11 @@ public sealed class FlowControlTests(ChatClusterFixture fixture)
 
         foreach (var batch in results)
         {
-            var seqs = batch.Results.Select(r => r.Message!.Seq).ToArray();
+            var seqs = batch.Acks.Select(a => a.Seq).ToArray();
             Assert.Equal(Rooms.Range(seqs[0], seqs[0] + 99), seqs);
         }
 
-        Assert.Equal(Rooms.Range(1, 600), results.SelectMany(b => b.Results).Select(r => r.Message!.Seq).Order());
+        Assert.Equal(Rooms.Range(1, 600), results.SelectMany(b => b.Acks).Select(a => a.Seq).Order());
     }
 
     [Fact]
@@ -103,7 +104,7 @@ public sealed class FlowControlTests(ChatClusterFixture fixture)
         held.HoldId = 0;
         await room.Resume(held.Id, 1);
         var posted = await posting.WaitAsync(MaxHold / 2);
-        Assert.Equal(Rooms.Range(1, Behind), posted.Results.Select(r => r.Message!.Seq));
+        Assert.Equal(Rooms.Range(1, Behind), posted.Acks.Select(a => a.Seq));
         await held.WaitUntilAsync(g => g.Messages.Length == Behind, "every message after resuming");
         Assert.Equal(Rooms.Range(1, Behind), held.Messages.Seqs());
     }

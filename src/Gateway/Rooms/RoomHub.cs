@@ -235,13 +235,20 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             var stored = ImmutableArray.CreateBuilder<ChatMessage>(outcomes.Length);
             for (var i = 0; i < outcomes.Length; i++)
             {
-                var result = batch.Results[i];
-                outcomes[i] = result.Error != RoomError.None
-                    ? new PostOutcome(RequestError.From(result.Error), null, false)
-                    : new PostOutcome(null, result.Message, result.Duplicate);
-                if (result.Error == RoomError.None && !result.Duplicate)
+                var ack = batch.Acks[i];
+                if (ack.Error != RoomError.None)
                 {
-                    stored.Add(result.Message!);
+                    outcomes[i] = new PostOutcome(RequestError.From(ack.Error), null, false);
+                }
+                else if (ack.Original is { } original)
+                {
+                    outcomes[i] = new PostOutcome(null, original, true);
+                }
+                else
+                {
+                    var message = new ChatMessage(roomName, ack.Seq, connection.User, sends[i].Text!, ack.Time, sends[i].Id!);
+                    outcomes[i] = new PostOutcome(null, message, false);
+                    stored.Add(message);
                 }
             }
 
