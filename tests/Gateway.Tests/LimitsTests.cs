@@ -52,9 +52,16 @@ public sealed partial class LimitsTests(ClusterFixture fixture)
         var room = ProtocolTests.NewRoom();
         await using var client = await ChatClient.ConnectAsync(fixture.Strict, "hank");
         await client.JoinAsync(room);
-        for (var i = 0; i < 160; i++)
+        try
         {
-            await client.SendAsync(new { type = "send", room, text = "spam", id = $"s-{i}" });
+            for (var i = 0; i < 160; i++)
+            {
+                await client.SendAsync(new { type = "send", room, text = "spam", id = $"s-{i}" });
+            }
+        }
+        catch (WebSocketException)
+        {
+            // The gateway may close before the last frames are out: pipelined sends answer fast.
         }
 
         var refusals = 0;
