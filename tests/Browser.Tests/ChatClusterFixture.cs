@@ -24,6 +24,10 @@ public sealed class ChatClusterFixture : IAsyncLifetime
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
     private ChildProcess? _silo;
     private ChildProcess? _gatewayB;
+
+    /// <summary>What the silo and gateway B (never restarted by a test) printed so far, each line prefixed by its
+    /// process.</summary>
+    public IReadOnlyList<string> SteadyLines => [.. new[] { _silo!, _gatewayB! }.SelectMany(process => process.Lines.Select(line => $"{process.Name}: {line}"))];
     private IPlaywright? _playwright;
 
     public int PortA { get; } = FreePort();
@@ -57,6 +61,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
         GatewayA = StartGateway("gateway-a", PortA);
         _gatewayB = StartGateway("gateway-b", PortB);
         await Task.WhenAll(WaitReadyAsync(GatewayA, UrlA), WaitReadyAsync(_gatewayB, UrlB), browserTask);
+
     }
 
     /// <summary>Kills gateway A (a crash, not a drain): its tabs see the connection drop.</summary>

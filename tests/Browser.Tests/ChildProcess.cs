@@ -20,6 +20,9 @@ public sealed class ChildProcess : IAsyncDisposable
 
     public string Output => string.Join('\n', _output.TakeLast(60));
 
+    /// <summary>Every line kept so far (the last 500).</summary>
+    public IReadOnlyList<string> Lines => [.. _output];
+
     public static ChildProcess Start(string name, string assemblyPath, string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
