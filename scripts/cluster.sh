@@ -25,8 +25,10 @@ if [ "$silo_count" -lt 1 ] || [ "$gateway_count" -lt 1 ]; then
 fi
 nginx_port=$((8080 + offset))
 chat_url="http://127.0.0.1:$nginx_port"
-# Silo i (from 1) listens on 11111+i-1 with its client gateway on 30000+i-1; gateway j on 8081+j-1.
+# Silo i (from 1) listens on 11111+i-1 with its client gateway on 30000+i-1 and HTTP (/metrics, /healthz,
+# /readyz) on 8090+i; gateway j on 8081+j-1.
 silo_port() { echo $((11111 + offset + $1 - 1)); }
+silo_http_port() { echo $((8090 + offset + $1)); }
 silo_gateway_port() { echo $((30000 + offset + $1 - 1)); }
 gateway_port() { echo $((8081 + offset + $1 - 1)); }
 pg_port="${CLUSTER_POSTGRES_PORT:-$((15432 + offset))}"
@@ -150,12 +152,13 @@ orleans_env=(
 start_silo() {
   local i=$1 exe pid
   exe="$(executable Silo)"
-  require_free "silo$i" "$(silo_port "$i")" "$(silo_gateway_port "$i")"
+  require_free "silo$i" "$(silo_port "$i")" "$(silo_gateway_port "$i")" "$(silo_http_port "$i")"
   fresh_log "silo$i"
   (cd "$repo/src/Silo" && exec env "${orleans_env[@]}" \
     "Orleans__Endpoints__AdvertisedIPAddress=127.0.0.1" \
     "Orleans__Endpoints__SiloPort=$(silo_port "$i")" \
     "Orleans__Endpoints__GatewayPort=$(silo_gateway_port "$i")" \
+    "Silo__HttpPort=$(silo_http_port "$i")" \
     "ConnectionStrings__Messages=$messages" \
     "$exe" >"$logs/silo$i.log" 2>&1 </dev/null) &
   pid=$!
@@ -174,9 +177,9 @@ start_gateway() {
 }
 
 wait_silo() {
-  wait_for 90 "$(cat "$run/$1.pid")" silo_ready "$1" \
+  wait_for 90 "$(cat "$run/$1.pid")" silo_ready "${1#silo}" \
     || die "$1 did not start; last lines of $logs/$1.log:$(echo; tail -5 "$logs/$1.log")"
-  say "$1 up at $(cat "$run/$1.addr")"
+  say "$1 up at $(cat "$run/$1.addr") (HTTP http://127.0.0.1:$(silo_http_port "${1#silo}"))"
 }
 
 wait_gateway() {
@@ -185,7 +188,8 @@ wait_gateway() {
   say "$1 up at http://$(cat "$run/$1.addr")"
 }
 
-silo_ready() { grep -q "listening: silo endpoint" "$logs/$1.log"; }
+# Ready: an active member of the cluster (GET /readyz on its HTTP port answers 200).
+silo_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(silo_http_port "$1")/readyz" || true)" = 200 ]; }
 
 # Ready means GET /readyz answers 200. A gateway without /readyz (404) counts as ready when /healthz is 200.
 gateway_ready() {

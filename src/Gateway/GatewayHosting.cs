@@ -6,6 +6,7 @@ using OrleansChat.Gateway.Connections;
 using OrleansChat.Gateway.Http;
 using OrleansChat.Gateway.Rooms;
 using OrleansChat.Grains;
+using OrleansChat.Hosting;
 
 namespace OrleansChat.Gateway;
 
@@ -39,7 +40,8 @@ public static class GatewayHosting
         }
 
         var mode = configuration["Cluster:Mode"] ?? "Embedded";
-        if (string.Equals(mode, "Embedded", StringComparison.OrdinalIgnoreCase))
+        var embedded = string.Equals(mode, "Embedded", StringComparison.OrdinalIgnoreCase);
+        if (embedded)
         {
             // A silo in this process: the one-command chat. Free ports unless configured, so several
             // embedded gateways can run side by side (each its own single-silo cluster).
@@ -60,6 +62,10 @@ public static class GatewayHosting
                 // A call in flight when its silo dies only fails at the response timeout: keep it short so
                 // the sender hears "unavailable" (and retries) within seconds, not half a minute.
                 client.Configure<ClientMessagingOptions>(messaging => messaging.ResponseTimeout = TimeSpan.FromSeconds(10));
+                if (ChatDiagnostics.TracingEnabled(configuration))
+                {
+                    client.AddActivityPropagation();
+                }
             });
         }
         else
@@ -70,6 +76,10 @@ public static class GatewayHosting
         builder.Services.Configure<ForwardedHeadersOptions>(forwarded =>
             forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost);
         builder.Services.AddSingleton<GatewayMetrics>();
+        builder.AddChatTelemetry("orleanschat-gateway");
+        builder.AddChatHealthChecks(usesStore: embedded).AddCheck<GatewayReadiness>("gateway", tags: [ChatHealth.ReadyTag]);
+        // The host's stop (connections drained, rooms unsubscribed, cluster client closed) fits in the drain time.
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<GatewayOptions>>((host, gateway) => host.ShutdownTimeout = gateway.Value.DrainTime);
         builder.Services.AddSingleton<AccessPolicy>();
         // Registered after Orleans so they stop before it (reverse order): connections close with 1001 and
         // leave their rooms, then the hub unsubscribes, then the cluster client goes.

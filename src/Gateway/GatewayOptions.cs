@@ -44,14 +44,17 @@ public sealed class GatewayOptions
     /// forgotten its subscribers, so this bounds how long a room can go without pushing to us. Default 5.</summary>
     public int SubscriptionRenewSeconds { get; set; } = 5;
 
-    /// <summary>Seconds a draining gateway waits for its sockets to close. Default 5.</summary>
-    public int ShutdownSeconds { get; set; } = 5;
+    /// <summary>Seconds a stopping gateway (SIGTERM) takes at most: <c>/readyz</c> answers 503 at once, sockets
+    /// are closed with 1001 after a short grace, and the process exits within this time. Default 10.</summary>
+    public int DrainSeconds { get; set; } = 10;
 
     public TimeSpan HeartbeatInterval => TimeSpan.FromSeconds(HeartbeatSeconds);
 
     public int HighWater => FlowControl.HighWater ?? Math.Max(1, OutboundQueue / 4);
 
     public int LowWater => FlowControl.LowWater ?? HighWater / 4;
+
+    public TimeSpan DrainTime => TimeSpan.FromSeconds(DrainSeconds);
 
     public TimeSpan RenewInterval => TimeSpan.FromSeconds(SubscriptionRenewSeconds);
 }
@@ -117,7 +120,7 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         Check(o.FlowControl.StuckMilliseconds is >= 10 and <= 600_000, "Gateway:FlowControl:StuckMilliseconds must be between 10 and 600000");
         Check(o.SocketSendBufferBytes is >= 0 and <= 64 * 1024 * 1024, "Gateway:SocketSendBufferBytes must be between 0 (the kernel's default) and 67108864");
         Check(o.SubscriptionRenewSeconds is >= 1 and <= 3600, "Gateway:SubscriptionRenewSeconds must be between 1 and 3600");
-        Check(o.ShutdownSeconds is >= 0 and <= 300, "Gateway:ShutdownSeconds must be between 0 and 300");
+        Check(o.DrainSeconds is >= 1 and <= 300, "Gateway:DrainSeconds must be between 1 and 300");
         Check(o.Auth.IsJwt || string.Equals(o.Auth.Mode, "open", StringComparison.OrdinalIgnoreCase), $"Gateway:Auth:Mode must be 'open' or 'jwt' (got '{o.Auth.Mode}')");
         Check(!o.Auth.IsJwt || o.Auth.SigningKey is { Length: >= 32 }, "Gateway:Auth:SigningKey must be set to at least 32 characters when Gateway:Auth:Mode is 'jwt'");
         foreach (var origin in o.AllowedOrigins)

@@ -19,6 +19,7 @@ public static class ChatSiloHosting
     /// <summary>Room grains and their message store (in memory unless <c>ConnectionStrings:Messages</c> is set).</summary>
     public static ISiloBuilder AddChatRooms(this ISiloBuilder silo, IConfiguration configuration)
     {
+        ChatDiagnostics.Register();
         silo.Services.AddOptions<RoomOptions>()
             .Configure(options => options.MaxTextBytes = configuration.GetValue("Gateway:MaxTextBytes", options.MaxTextBytes))
             .Validate(options => options.MaxTextBytes > 0, "Gateway:MaxTextBytes must be positive.")
@@ -85,9 +86,14 @@ public static class ChatSiloHosting
     /// <summary>Adds a chat silo to a host (the Silo process, or the Gateway in embedded mode).</summary>
     public static IHostApplicationBuilder AddChatSilo(this IHostApplicationBuilder builder, bool freePortsByDefault = false)
     {
-        builder.UseOrleans(silo => silo
-            .UseChatClustering(builder.Configuration, freePortsByDefault)
-            .AddChatRooms(builder.Configuration));
+        builder.UseOrleans(silo =>
+        {
+            silo.UseChatClustering(builder.Configuration, freePortsByDefault).AddChatRooms(builder.Configuration);
+            if (ChatDiagnostics.TracingEnabled(builder.Configuration))
+            {
+                silo.AddActivityPropagation();
+            }
+        });
         return builder;
     }
 

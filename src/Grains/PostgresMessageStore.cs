@@ -175,6 +175,7 @@ public sealed class PostgresMessageStore : IMessageStore, IDisposable
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = clientIds });
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = bodies });
             command.Parameters.Add(new NpgsqlParameter<DateTime[]> { TypedValue = times, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            ChatDiagnostics.StatementWritten(count);
             await using var reader = await command.ExecuteReaderAsync();
             while (await reader.ReadAsync())
             {

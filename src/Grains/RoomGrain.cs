@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -66,6 +67,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             LogActivated(_logger, _room, _seq);
         }
 
+        ChatDiagnostics.RoomActivated();
+
         this.RegisterGrainTimer(DropExpiredSubscriptions, new GrainTimerCreationOptions
         {
             DueTime = _options.ExpiryCheckInterval,
@@ -73,6 +76,12 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             Interleave = true,
             KeepAlive = false,
         });
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        ChatDiagnostics.RoomDeactivated();
+        return Task.CompletedTask;
     }
 
     public Task<SubscribeResult> Subscribe(SubscribeRequest request)
@@ -346,7 +355,15 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                         messages[i] = new ChatMessage(_room, _seq + 1 + i, post.User, post.Text, time, post.ClientId);
                     }
 
-                    await _store.AppendAsync(_room, messages);
+                    using (var activity = ChatDiagnostics.Source.StartActivity("chat.store"))
+                    {
+                        activity?.SetTag("chat.room", _room);
+                        activity?.SetTag("chat.messages", messages.Length);
+                        var started = Stopwatch.GetTimestamp();
+                        await _store.AppendAsync(_room, messages);
+                        ChatDiagnostics.Stored(messages.Length, Stopwatch.GetElapsedTime(started));
+                    }
+
                     _tailUncertain = false;
                     foreach (var message in messages)
                     {
@@ -363,6 +380,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                 catch (Exception ex)
                 {
                     _tailUncertain = true;
+                    ChatDiagnostics.StoreFailed();
                     LogStoreFailed(_logger, ex, _room);
                     foreach (var pending in batch)
                     {
@@ -592,6 +610,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         {
             if (subscription.ExpiresAt < now)
             {
+                ChatDiagnostics.SubscriptionExpired();
                 LogSubscriptionExpired(_logger, _room, gatewayId);
                 DropGateway(gatewayId);
             }
@@ -722,6 +741,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                     if (!subscription.Unanswered)
                     {
                         subscription.Unanswered = true;
+                        ChatDiagnostics.NotificationTimedOut();
                         LogNotifyTimedOut(_logger, _room, gatewayId, events.Messages.Length);
                     }
 
@@ -753,6 +773,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         }
         catch (TimeoutException)
         {
+            ChatDiagnostics.HoldExpired();
             LogHoldExpired(_logger, _room, gatewayId, _options.MaxHold.TotalMilliseconds);
             subscription.Resume(subscription.HoldId);
         }

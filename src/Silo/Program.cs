@@ -1,26 +1,37 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 using OrleansChat.Grains;
+using OrleansChat.Hosting;
+using OrleansChat.Silo;
 
-var builder = Host.CreateApplicationBuilder(args);
-builder.AddChatSilo();
-var host = builder.Build();
-if (await ChatStartupChecks.FindProblemAsync(host.Services, builder.Configuration) is { } problem)
+var builder = WebApplication.CreateBuilder(args);
+if ((SiloHttp.Configure(builder) ?? builder.AddChatDashboard()) is { } badSetting)
 {
-    // One line that names the setting and the address, not an Orleans start-up stack trace.
-    await Console.Error.WriteLineAsync($"OrleansChat.Silo: {problem}");
-    host.Dispose();
+    await Console.Error.WriteLineAsync($"OrleansChat.Silo: invalid configuration: {badSetting}");
     return 1;
 }
 
-host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(() =>
+builder.AddChatSilo();
+builder.AddChatTelemetry("orleanschat-silo");
+builder.AddChatHealthChecks(usesStore: true).AddCheck<SiloReadiness>("silo", tags: [ChatHealth.ReadyTag]);
+
+var app = builder.Build();
+if (await ChatStartupChecks.FindProblemAsync(app.Services, builder.Configuration) is { } problem)
 {
-    var silo = host.Services.GetRequiredService<ILocalSiloDetails>();
-    host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("OrleansChat.Silo").LogInformation(
-        "Silo {Silo} listening: silo endpoint {SiloAddress}, gateway endpoint {Gateway}, pid {Pid}",
-        silo.Name, silo.SiloAddress.Endpoint, silo.GatewayAddress?.Endpoint, Environment.ProcessId);
+    // One line that names the setting and the address, not an Orleans start-up stack trace.
+    await Console.Error.WriteLineAsync($"OrleansChat.Silo: {problem}");
+    await app.DisposeAsync();
+    return 1;
+}
+
+app.MapChatHealth();
+app.MapChatMetrics();
+app.MapChatDashboard();
+app.Lifetime.ApplicationStarted.Register(() =>
+{
+    var silo = app.Services.GetRequiredService<ILocalSiloDetails>();
+    app.Logger.LogInformation(
+        "Silo {Silo} listening: silo endpoint {SiloAddress}, gateway endpoint {Gateway}, HTTP {Http}, pid {Pid}",
+        silo.Name, silo.SiloAddress.Endpoint, silo.GatewayAddress?.Endpoint, string.Join(", ", app.Urls), Environment.ProcessId);
 });
-await host.RunAsync();
+await app.RunAsync();
 return 0;

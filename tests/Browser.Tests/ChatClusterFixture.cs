@@ -55,6 +55,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
             ["Orleans__Endpoints__SiloPort"] = _siloPort.ToString(),
             ["Orleans__Endpoints__GatewayPort"] = _siloGatewayPort.ToString(),
             ["Cluster__PrimarySiloPort"] = _siloPort.ToString(),
+            ["Silo__HttpPort"] = FreePort().ToString(),
         });
         await _silo.WaitForOutputAsync("Application started", StartTimeout);
 

@@ -46,6 +46,14 @@ public sealed class LocalCluster : IAsyncLifetime
 
     public Uri Gateway2 => WsUri(8082);
 
+    /// <summary>HTTP (/metrics, /healthz, /readyz) of silo <paramref name="index"/> (from 1), as cluster.sh starts it.</summary>
+    public Uri SiloHttp(int index) => new($"http://127.0.0.1:{8090 + index + PortOffset}");
+
+    /// <summary>HTTP of gateway <paramref name="index"/> (from 1).</summary>
+    public Uri GatewayHttp(int index) => new($"http://127.0.0.1:{8080 + index + PortOffset}");
+
+    public const int Silos = 3;
+
     public string RedisAddress => $"127.0.0.1:{16379 + PortOffset}";
 
     public string MessagesConnectionString => $"Host=127.0.0.1;Port={15432 + PortOffset};Username=postgres;Database=orleanschat;Timeout=5;Pooling=false";

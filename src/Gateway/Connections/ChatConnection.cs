@@ -33,6 +33,8 @@ public sealed partial class ChatConnection
     /// <summary>1013 "try again later": not in <see cref="WebSocketCloseStatus"/>.</summary>
     public const WebSocketCloseStatus SlowConsumerStatus = (WebSocketCloseStatus)1013;
 
+    private const int AbnormalClosure = 1006;
+
     private readonly WebSocket _socket;
     private readonly GatewayOptions _options;
     private readonly RoomHub _hub;
@@ -46,6 +48,7 @@ public sealed partial class ChatConnection
     private readonly Lock _closeLock = new();
 
     private WebSocketCloseStatus? _closeStatus;
+    private int? _closeCode;
     private string _closeReason = "";
     private volatile bool _discardQueued;
     private TaskCompletionSource? _drained;
@@ -73,6 +76,10 @@ public sealed partial class ChatConnection
     public string Id { get; }
 
     public string User { get; }
+
+    /// <summary>The close code once <see cref="RunAsync"/> returned: ours when we closed, the peer's when it did,
+    /// 1006 when the connection dropped without a close handshake.</summary>
+    public int CloseCode => _closeCode ?? AbnormalClosure;
 
     /// <summary>Events queued and not yet taken by the write pump.</summary>
     public int Backlog => _outbound.Reader.Count;
@@ -122,7 +129,7 @@ public sealed partial class ChatConnection
     {
         if (_closeStatus is null)
         {
-            _metrics.SlowConsumerClosed();
+            _metrics.SlowConsumerClosed("stuck");
             LogStuck(_logger, Id, User, _options.FlowControl.StuckMilliseconds);
         }
 
@@ -162,7 +169,7 @@ public sealed partial class ChatConnection
 
         if (_closeStatus is null)
         {
-            _metrics.SlowConsumerClosed();
+            _metrics.SlowConsumerClosed("queue_full");
             LogSlowConsumer(_logger, Id, User);
         }
 
@@ -181,6 +188,7 @@ public sealed partial class ChatConnection
             }
 
             _closeStatus = status;
+            _closeCode ??= (int)status;
             _closeReason = reason;
             _discardQueued = discardQueued;
         }
@@ -189,6 +197,15 @@ public sealed partial class ChatConnection
         SignalDrained();
         // A peer that neither reads nor answers our Close must not hold the socket forever.
         _ = AbortAfterAsync(CloseHandshakeTimeout);
+    }
+
+    /// <summary>The first to close decides the code that is counted and logged.</summary>
+    private void NoteCloseCode(int code)
+    {
+        lock (_closeLock)
+        {
+            _closeCode ??= code;
+        }
     }
 
     private async Task AbortAfterAsync(TimeSpan delay)
@@ -239,6 +256,8 @@ public sealed partial class ChatConnection
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
+                    // The peer closed first (unless we had asked to): its code counts.
+                    NoteCloseCode((int)(_socket.CloseStatus ?? WebSocketCloseStatus.Empty));
                     RequestClose(WebSocketCloseStatus.NormalClosure, "", discardQueued: false);
                     return;
                 }
@@ -278,6 +297,7 @@ public sealed partial class ChatConnection
         catch (Exception)
         {
             // The peer vanished, sent garbage at the WebSocket layer, or the heartbeat timed out.
+            NoteCloseCode(AbnormalClosure);
             RequestClose(WebSocketCloseStatus.EndpointUnavailable, "", discardQueued: true);
         }
         finally
@@ -308,7 +328,7 @@ public sealed partial class ChatConnection
     {
         if (type == WebSocketMessageType.Binary)
         {
-            Enqueue(Events.Error(ErrorCodes.BadRequest, "binary frames are not supported; send text frames"));
+            EnqueueError(ErrorCodes.BadRequest, "binary frames are not supported; send text frames");
             return;
         }
 
@@ -318,8 +338,8 @@ public sealed partial class ChatConnection
             return;
         }
 
-        _metrics.FrameIn();
         var request = ClientRequest.Parse(frame);
+        _metrics.FrameIn(request.Type);
         // Every send frame takes a token, accepted or not; the refusal is reported only if the
         // send passes every earlier check (the protocol's order).
         if (request.Type == RequestType.Send && !_rateLimiter.TryTake())
@@ -370,7 +390,7 @@ public sealed partial class ChatConnection
                 catch (Exception ex)
                 {
                     LogRequestFailed(_logger, ex, Id, request.Type);
-                    Enqueue(Events.Error(ErrorCodes.Unavailable, "the cluster cannot be reached right now; retry later", request.Id, request.Room));
+                    EnqueueError(ErrorCodes.Unavailable, "the cluster cannot be reached right now; retry later", request.Id, request.Room);
                 }
                 finally
                 {
@@ -393,14 +413,14 @@ public sealed partial class ChatConnection
     /// gets its error.</summary>
     private async Task PostAsync(List<ClientRequest> batch)
     {
-        _metrics.MessagesIn(batch.Count);
+        _metrics.MessagesPosted(batch.Count);
         var outcomes = await _hub.PostBatchAsync(this, batch[0].Room!, batch);
         for (var i = 0; i < batch.Count; i++)
         {
             var outcome = outcomes[i];
             if (outcome.Error is { } error)
             {
-                Enqueue(Events.Error(error.Code, error.Message, batch[i].Id, batch[i].Room));
+                EnqueueError(error.Code, error.Message, batch[i].Id, batch[i].Room);
             }
             else if (outcome.Duplicate)
             {
@@ -413,7 +433,7 @@ public sealed partial class ChatConnection
     {
         if (request.ErrorCode is not null)
         {
-            Enqueue(Events.Error(request.ErrorCode, request.ErrorMessage ?? request.ErrorCode, request.Id, request.Room));
+            EnqueueError(request.ErrorCode, request.ErrorMessage ?? request.ErrorCode, request.Id, request.Room);
             return;
         }
 
@@ -423,13 +443,13 @@ public sealed partial class ChatConnection
             case RequestType.Join:
                 if (!_rooms.Contains(room) && _rooms.Count >= _options.MaxRoomsPerConnection)
                 {
-                    Enqueue(Events.Error(ErrorCodes.BadRequest, $"at most {_options.MaxRoomsPerConnection} rooms per connection", room: room));
+                    EnqueueError(ErrorCodes.BadRequest, $"at most {_options.MaxRoomsPerConnection} rooms per connection", room: room);
                     return;
                 }
 
                 if (await _hub.JoinAsync(this, room, request.Since) is { } joinError)
                 {
-                    Enqueue(Events.Error(joinError.Code, joinError.Message, room: room));
+                    EnqueueError(joinError.Code, joinError.Message, room: room);
                     return;
                 }
 
@@ -439,7 +459,7 @@ public sealed partial class ChatConnection
             case RequestType.Leave:
                 if (!_rooms.Remove(room))
                 {
-                    Enqueue(NotJoined(request));
+                    EnqueueNotJoined(request);
                     return;
                 }
 
@@ -454,14 +474,20 @@ public sealed partial class ChatConnection
             case RequestType.History:
                 if (!_rooms.Contains(room))
                 {
-                    Enqueue(NotJoined(request));
+                    EnqueueNotJoined(request);
                     return;
                 }
 
                 var history = await _hub.HistoryAsync(room, request.Before, request.After, request.Limit);
-                Enqueue(history.Error is { } historyError
-                    ? Events.Error(historyError.Code, historyError.Message, room: room)
-                    : Events.History(room, history.Messages));
+                if (history.Error is { } historyError)
+                {
+                    EnqueueError(historyError.Code, historyError.Message, room: room);
+                }
+                else
+                {
+                    Enqueue(Events.History(room, history.Messages));
+                }
+
                 return;
         }
     }
@@ -471,25 +497,32 @@ public sealed partial class ChatConnection
     {
         if (!_rooms.Contains(room))
         {
-            Enqueue(NotJoined(request));
+            EnqueueNotJoined(request);
             return;
         }
 
         if (ChatLimits.Utf8Length(request.Text!) > _options.MaxTextBytes)
         {
-            Enqueue(Events.Error(ErrorCodes.TooLarge, $"text is over {_options.MaxTextBytes} bytes", request.Id, room));
+            EnqueueError(ErrorCodes.TooLarge, $"text is over {_options.MaxTextBytes} bytes", request.Id, room);
             return;
         }
 
-        Enqueue(Events.Error(ErrorCodes.RateLimited, "too many messages; slow down", request.Id, room));
+        EnqueueError(ErrorCodes.RateLimited, "too many messages; slow down", request.Id, room);
         if (_rateLimiter.RecordRefusal())
         {
             RequestClose(WebSocketCloseStatus.PolicyViolation, "rate limit exceeded repeatedly", discardQueued: false);
         }
     }
 
-    private static byte[] NotJoined(ClientRequest request)
-        => Events.Error(ErrorCodes.NotJoined, $"join room \"{request.Room}\" first", request.Id, request.Room);
+    private void EnqueueNotJoined(ClientRequest request)
+        => EnqueueError(ErrorCodes.NotJoined, $"join room \"{request.Room}\" first", request.Id, request.Room);
+
+    /// <summary>Queues an error event (and counts it by code).</summary>
+    private void EnqueueError(string code, string message, string? id = null, string? room = null)
+    {
+        _metrics.Error(code);
+        Enqueue(Events.Error(code, message, id, room));
+    }
 
     private async Task WritePumpAsync()
     {
@@ -501,9 +534,10 @@ public sealed partial class ChatConnection
             {
                 while (!_discardQueued && reader.TryRead(out var frame))
                 {
+                    _metrics.EventOut(frame);
                     if (!reader.TryRead(out var next))
                     {
-                        await SendFrameAsync(frame, 1);
+                        await SendFrameAsync(frame);
                         continue;
                     }
 
@@ -511,6 +545,7 @@ public sealed partial class ChatConnection
                     await packed.AddAsync(frame);
                     do
                     {
+                        _metrics.EventOut(next);
                         await packed.AddAsync(next);
                     }
                     while (!_discardQueued && reader.TryRead(out next));
@@ -548,14 +583,13 @@ public sealed partial class ChatConnection
         }
     }
 
-    private async ValueTask SendFrameAsync(ReadOnlyMemory<byte> frame, int events)
+    private async ValueTask SendFrameAsync(ReadOnlyMemory<byte> frame)
     {
         // Whatever is taken from the queue counts as drained (a room waiting for it can go on) before the
         // socket accepts it.
         NotifyIfDrained();
         await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, _aborted.Token);
         Volatile.Write(ref _framesWritten, _framesWritten + 1);
-        _metrics.EventsOut(events);
     }
 
     /// <summary>Packs events into one frame up to <see cref="MaxPackedFrameBytes"/>.</summary>
@@ -563,14 +597,13 @@ public sealed partial class ChatConnection
     {
         private byte[]? _buffer;
         private int _length;
-        private int _events;
 
         public async ValueTask AddAsync(byte[] frame)
         {
             if (frame.Length >= MaxPackedFrameBytes)
             {
                 await FlushAsync();
-                await connection.SendFrameAsync(frame, 1);
+                await connection.SendFrameAsync(frame);
                 return;
             }
 
@@ -587,16 +620,15 @@ public sealed partial class ChatConnection
 
             frame.CopyTo(_buffer, _length);
             _length += frame.Length;
-            _events++;
         }
 
         public async ValueTask FlushAsync()
         {
             if (_length > 0)
             {
-                var (length, events) = (_length, _events);
-                (_length, _events) = (0, 0);
-                await connection.SendFrameAsync(_buffer.AsMemory(0, length), events);
+                var length = _length;
+                _length = 0;
+                await connection.SendFrameAsync(_buffer.AsMemory(0, length));
             }
         }
 

@@ -1,19 +1,47 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net.WebSockets;
 using Microsoft.Extensions.Options;
+using OrleansChat.Grains;
 
 namespace OrleansChat.Gateway.Connections;
 
-/// <summary>The open connections of this gateway, for graceful shutdown: when the host starts stopping,
-/// new upgrades are refused (503), every socket is closed with 1001 ("reconnect elsewhere"), and stopping
-/// waits (bounded) until they are gone so their rooms hear them leave.</summary>
-public sealed class ConnectionRegistry(IOptions<GatewayOptions> options, IHostApplicationLifetime lifetime) : IHostedService
+/// <summary>
+/// The open connections of this gateway, for graceful shutdown (docs/architecture.md, "Draining a gateway").
+/// When the host starts stopping (SIGTERM), the gateway is draining: <c>/readyz</c> answers 503 and new upgrades
+/// are refused with 503 (nginx tries another gateway). After a short grace, so that a load balancer sees it,
+/// every socket is closed with 1001 ("going away": clients reconnect elsewhere) and stopping waits (bounded) until
+/// they are gone, so their rooms hear them leave. The whole stop fits in <c>Gateway:DrainSeconds</c>.
+/// </summary>
+public sealed class ConnectionRegistry : IHostedService
 {
+    /// <summary>Of the drain time: the grace before the sockets are closed, and the time left for what stops
+    /// after the connections (unsubscribing from rooms, the cluster client).</summary>
+    private const double GraceShare = 0.1;
+    private const double AfterConnectionsShare = 0.3;
+    private static readonly TimeSpan MaxGrace = TimeSpan.FromSeconds(1);
+
     private readonly ConcurrentDictionary<ChatConnection, byte> _connections = new();
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly IOptions<GatewayOptions> _options;
+    private readonly IHostApplicationLifetime _lifetime;
     private volatile bool _draining;
+    private DateTime _drainStarted;
+
+    public ConnectionRegistry(IOptions<GatewayOptions> options, IHostApplicationLifetime lifetime, IMeterFactory meters)
+    {
+        _options = options;
+        _lifetime = lifetime;
+        var meter = meters.Create(ChatDiagnostics.Name);
+        meter.CreateObservableGauge("orleanschat.outbound.queued", () => _connections.Keys.Sum(connection => (long)connection.Backlog), "{event}",
+            "Events waiting in outbound queues, all connections together.");
+        meter.CreateObservableGauge("orleanschat.outbound.queue.max", () => _connections.Keys.Select(connection => connection.Backlog).DefaultIfEmpty().Max(), "{event}",
+            "The deepest outbound queue of any connection.");
+    }
 
     public bool Draining => _draining;
+
+    public int Count => _connections.Count;
 
     public bool TryAdd(ChatConnection connection)
     {
@@ -38,16 +66,18 @@ public sealed class ConnectionRegistry(IOptions<GatewayOptions> options, IHostAp
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        lifetime.ApplicationStopping.Register(Drain);
+        _lifetime.ApplicationStopping.Register(StartDraining);
         return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        Drain();
+        StartDraining();
+        var closeBy = _drainStarted + _options.Value.DrainTime * (1 - AfterConnectionsShare);
+        var left = closeBy - DateTime.UtcNow;
         try
         {
-            await _allClosed.Task.WaitAsync(TimeSpan.FromSeconds(options.Value.ShutdownSeconds), cancellationToken);
+            await _allClosed.Task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken);
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
@@ -55,9 +85,11 @@ public sealed class ConnectionRegistry(IOptions<GatewayOptions> options, IHostAp
         }
     }
 
-    private void Drain()
+    /// <summary>After the grace, closes every socket with 1001; whatever stops the host meanwhile.</summary>
+    private async Task CloseAfterGraceAsync()
     {
-        _draining = true;
+        var grace = TimeSpan.FromTicks(Math.Min(MaxGrace.Ticks, (long)(_options.Value.DrainTime.Ticks * GraceShare)));
+        await Task.Delay(grace);
         foreach (var connection in _connections.Keys)
         {
             connection.RequestClose(WebSocketCloseStatus.EndpointUnavailable, "gateway shutting down", discardQueued: false);
@@ -67,5 +99,21 @@ public sealed class ConnectionRegistry(IOptions<GatewayOptions> options, IHostAp
         {
             _allClosed.TrySetResult();
         }
+    }
+
+    private void StartDraining()
+    {
+        lock (_allClosed)
+        {
+            if (_draining)
+            {
+                return;
+            }
+
+            _drainStarted = DateTime.UtcNow;
+            _draining = true;
+        }
+
+        _ = CloseAfterGraceAsync();
     }
 }

@@ -1,27 +1,24 @@
+using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using OrleansChat.Gateway.Connections;
 using OrleansChat.Gateway.Protocol;
 using OrleansChat.Gateway.Rooms;
 using OrleansChat.Grains.Interfaces;
+using OrleansChat.Hosting;
 
 namespace OrleansChat.Gateway.Http;
 
 /// <summary>The gateway's HTTP surface: <c>/ws</c>, health, metrics, REST history and the web client.</summary>
-public static class ChatEndpoints
+public static partial class ChatEndpoints
 {
     public static WebApplication MapChatEndpoints(this WebApplication app)
     {
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.Map("/ws", AcceptAsync);
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", (RoomHub hub, ConnectionRegistry connections) =>
-            connections.Draining ? Results.Text("draining\n", statusCode: 503)
-            : hub.ClusterReachable ? Results.Text("ready\n")
-            : Results.Text("the cluster cannot be reached\n", statusCode: 503));
-        app.MapGet("/metrics", (GatewayMetrics metrics, RoomHub hub) =>
-            Results.Text(metrics.Render(hub.RoomCount), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapChatHealth();
+        app.MapChatMetrics();
         app.MapGet("/api/rooms/{room}/messages", GetMessagesAsync);
         return app;
     }
@@ -69,16 +66,30 @@ public static class ChatEndpoints
         }
 
         metrics.ConnectionOpened();
+        var logger = loggers.CreateLogger(ConnectionLogCategory);
+        var remote = context.Connection.RemoteIpAddress?.ToString() ?? "-";
+        LogOpened(logger, connection.Id, user, remote);
+        var opened = Stopwatch.GetTimestamp();
         try
         {
             await connection.RunAsync();
         }
         finally
         {
-            metrics.ConnectionClosed();
+            metrics.ConnectionClosed(connection.CloseCode);
             connections.Remove(connection);
+            LogClosed(logger, connection.Id, user, remote, Stopwatch.GetElapsedTime(opened).TotalSeconds, connection.CloseCode);
         }
     }
+
+    /// <summary>One line per connection opened and closed, at Information.</summary>
+    private const string ConnectionLogCategory = "OrleansChat.Gateway.Connections";
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connection {Connection} opened: user {User}, remote {Remote}")]
+    private static partial void LogOpened(ILogger logger, string connection, string user, string remote);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connection {Connection} closed: user {User}, remote {Remote}, {DurationSeconds:0.0} s, close code {CloseCode}")]
+    private static partial void LogClosed(ILogger logger, string connection, string user, string remote, double durationSeconds, int closeCode);
 
     private static async Task GetMessagesAsync(HttpContext context, string room, AccessPolicy access, RoomHub hub, IOptions<GatewayOptions> options)
     {

@@ -18,6 +18,24 @@ public static class Events
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    /// <summary>Event types, for counting; <see cref="TypeOf"/> gives an index into this list.</summary>
+    public static readonly string[] Types = ["other", "welcome", "joined", "left", "message", "presence", "history", "error"];
+
+    public const int MessageType = 4;
+
+    /// <summary>Every event starts with <c>{"type":"</c>; the first letter of its type tells them apart.</summary>
+    public static int TypeOf(byte[] frame) => frame.Length > 9 ? frame[9] switch
+    {
+        (byte)'w' => 1,
+        (byte)'j' => 2,
+        (byte)'l' => 3,
+        (byte)'m' => MessageType,
+        (byte)'p' => 5,
+        (byte)'h' => 6,
+        (byte)'e' => 7,
+        _ => 0,
+    } : 0;
+
     public static byte[] Welcome(string user, string gateway, int heartbeatSeconds) => Write(w =>
     {
         w.WriteString("type", "welcome");

@@ -276,7 +276,13 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
             HoldIfBehind();
         }
 
-        hub.Metrics.MessagesDelivered(messages.Length - first);
+        hub.Metrics.MessagesReceived(messages.Length - first);
+        var now = DateTime.UtcNow;
+        for (var i = first; i < messages.Length; i++)
+        {
+            hub.Metrics.Delivered(messages[i].Time, now);
+        }
+
         RepairIfBehind();
     }
 
@@ -335,6 +341,7 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
             _repairing = true;
         }
 
+        hub.Metrics.GapDetected();
         _ = Task.Run(RepairAsync);
     }
 
@@ -361,7 +368,7 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
                     return;
                 }
 
-                hub.Metrics.GapFetched(page.Messages.Length);
+                hub.Metrics.Backfilled(page.Messages.Length);
                 if (page.Messages.IsEmpty)
                 {
                     return;

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using OrleansChat.Gateway.Connections;
 using OrleansChat.Gateway.Protocol;
+using OrleansChat.Grains;
 using OrleansChat.Grains.Interfaces;
 
 namespace OrleansChat.Gateway.Rooms;
@@ -54,6 +55,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
         _grains = grains;
         _logger = logger;
         Metrics = metrics;
+        metrics.ObserveRooms(() => _rooms.Count);
         var settings = options.Value;
         NodeName = settings.NodeName ?? $"{Environment.MachineName}-{Environment.ProcessId}";
         GatewayId = $"{NodeName}-{Guid.NewGuid():N}"[..Math.Min(NodeName.Length + 9, 80)];
@@ -135,8 +137,14 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             return s_flowing;
         }
 
-        room.Deliver(events.Messages);
-        room.DeliverPresence(events.Presence);
+        using (var activity = ChatDiagnostics.Source.StartActivity("chat.deliver"))
+        {
+            activity?.SetTag("chat.room", events.Room);
+            activity?.SetTag("chat.messages", events.Messages.Length);
+            room.Deliver(events.Messages);
+            room.DeliverPresence(events.Presence);
+        }
+
         return room.Receipt() is { HoldId: not 0 } hold ? Task.FromResult(hold) : s_flowing;
     }
 
@@ -159,6 +167,8 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             room.AbortJoin(connection, wasMember);
         }
 
+        using var activity = ChatDiagnostics.Source.StartActivity("chat.join", ActivityKind.Client);
+        activity?.SetTag("chat.room", roomName);
         var started = Stopwatch.GetTimestamp();
         try
         {
@@ -181,6 +191,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
         }
         catch (Exception ex)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             room.AbortJoin(connection, wasMember);
             OnGrainCallFailed(room, ex);
             return RequestError.Unavailable;
@@ -214,7 +225,15 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     public async Task<PostOutcome[]> PostBatchAsync(ChatConnection connection, string roomName, IReadOnlyList<ClientRequest> sends)
     {
         var room = _rooms[roomName];
-        await room.WhenFlowingAsync();
+        if (room.WhenFlowingAsync() is { IsCompleted: false } held)
+        {
+            Metrics.SenderWaited();
+            await held;
+        }
+
+        using var activity = ChatDiagnostics.Source.StartActivity("chat.post", ActivityKind.Client);
+        activity?.SetTag("chat.room", roomName);
+        activity?.SetTag("chat.messages", sends.Count);
         var posts = ImmutableArray.CreateBuilder<PostItem>(sends.Count);
         foreach (var send in sends)
         {
@@ -258,6 +277,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
         }
         catch (Exception ex)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             OnGrainCallFailed(room, ex);
             Array.Fill(outcomes, new PostOutcome(RequestError.Unavailable, null, false));
         }
@@ -346,6 +366,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
         try
         {
             await room.SubscribeAsync(onlyIfNew: false);
+            Metrics.SubscriptionRenewed();
         }
         catch (Exception ex)
         {
