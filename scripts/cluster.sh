@@ -114,9 +114,10 @@ start_postgres() {
 start_redis() {
   require_free Redis "$redis_port"
   mkdir -p "$state/redis"
-  # Membership only: nothing to persist (silos re-register, a new generation each start).
+  # Membership: kept across a Redis restart (append-only file, fsync every second). A Redis that came back
+  # empty would have forgotten every silo: no table to find the cluster in, to heartbeat to or to vote in.
   redis-server --bind 127.0.0.1 --port "$redis_port" --daemonize yes --pidfile "$run/redis.pid" \
-    --dir "$state/redis" --logfile "$logs/redis.log" --save "" --appendonly no \
+    --dir "$state/redis" --logfile "$logs/redis.log" --save "" --appendonly yes --appendfsync everysec \
     || die "redis-server did not start, see $logs/redis.log"
   wait_for 10 "" redis-cli -h 127.0.0.1 -p "$redis_port" ping || die "Redis does not answer, see $logs/redis.log"
   echo "127.0.0.1:$redis_port" > "$run/redis.addr"

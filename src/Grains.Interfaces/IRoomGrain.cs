@@ -36,6 +36,11 @@ public interface IRoomGrain : IGrainWithStringKey
     Task<HistoryResult> History(HistoryQuery query);
 
     /// <summary>The silo that hosts this activation (tests use it to stop exactly that silo).</summary>
+    /// <summary>When this activation of the room started. Cheap and answered at once, even while posts wait (the
+    /// grain is reentrant): a gateway whose post is slow asks it, to tell a busy room from one whose silo died.</summary>
+    [Alias("ActivatedAt"), ReadOnly]
+    Task<DateTime> ActivatedAt();
+
     [Alias("GetRuntimeIdentity"), ReadOnly]
     Task<string> GetRuntimeIdentity();
 }

@@ -78,6 +78,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         });
     }
 
+    public Task<DateTime> ActivatedAt() => Task.FromResult(_activatedAt);
+
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         ChatDiagnostics.RoomDeactivated();

@@ -30,6 +30,9 @@ public sealed class ChatClusterFixture : IAsyncLifetime
     public IReadOnlyList<string> SteadyLines => [.. new[] { _silo!, _gatewayB! }.SelectMany(process => process.Lines.Select(line => $"{process.Name}: {line}"))];
     private IPlaywright? _playwright;
 
+    /// <summary>What the silo and both gateways logged until they were ready.</summary>
+    public IReadOnlyList<string> StartupLines { get; private set; } = [];
+
     public int PortA { get; } = FreePort();
 
     public int PortB { get; } = FreePort();
@@ -62,6 +65,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
         GatewayA = StartGateway("gateway-a", PortA);
         _gatewayB = StartGateway("gateway-b", PortB);
         await Task.WhenAll(WaitReadyAsync(GatewayA, UrlA), WaitReadyAsync(_gatewayB, UrlB), browserTask);
+        StartupLines = [.. new[] { _silo, GatewayA, _gatewayB }.SelectMany(process => process.Lines.Select(line => $"{process.Name}: {line}"))];
 
     }
 
@@ -154,7 +158,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
     }
 
     /// <summary>The same build (configuration and framework) of another project in the repository.</summary>
-    private static string BuiltAssembly(string project, string assembly)
+    public static string BuiltAssembly(string project, string assembly)
     {
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var framework = output.Name;
@@ -163,7 +167,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
         return File.Exists(path) ? path : throw new FileNotFoundException($"Build {project} first ({path} is missing).", path);
     }
 
-    private static string RepoPath(params string[] parts)
+    public static string RepoPath(params string[] parts)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "OrleansChat.sln")))
@@ -174,7 +178,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
         return Path.Combine([dir?.FullName ?? throw new DirectoryNotFoundException("OrleansChat.sln not found above the test output"), .. parts]);
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

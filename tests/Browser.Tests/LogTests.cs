@@ -40,4 +40,26 @@ public sealed class LogTests(ChatClusterFixture cluster)
 
         static bool IsConnectionLine(string line) => line.Contains("OrleansChat.Gateway.Connections", StringComparison.Ordinal);
     }
+
+    /// <summary>A healthy start logs no warning: the silo and two client-mode gateways (the fixture's), and the
+    /// one-command embedded chat (a gateway with its own silo), in Production (JSON logs).</summary>
+    [Fact]
+    public async Task A_plain_start_logs_no_warning()
+    {
+        var port = ChatClusterFixture.FreePort();
+        var embedded = ChildProcess.Start("embedded", ChatClusterFixture.BuiltAssembly("Gateway", "OrleansChat.Gateway.dll"),
+            ChatClusterFixture.RepoPath("src", "Gateway"), new Dictionary<string, string>(), "--urls", $"http://127.0.0.1:{port}");
+        await using (embedded)
+        {
+            await embedded.WaitForOutputAsync("OrleansChat gateway ready", TimeSpan.FromSeconds(60));
+            // The Orleans watchdog's first check, and anything else the first seconds bring.
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
+
+        var lines = cluster.StartupLines.Concat(embedded.Lines.Select(line => $"embedded: {line}")).ToArray();
+        Assert.Contains(lines, line => line.StartsWith("embedded: {", StringComparison.Ordinal) && line.Contains("\"LogLevel\":\"Information\"", StringComparison.Ordinal));
+        var warnings = lines.Where(line => line.Contains("\"LogLevel\":\"Warning\"", StringComparison.Ordinal)
+            || line.Contains("\"LogLevel\":\"Error\"", StringComparison.Ordinal) || line.Contains("\"LogLevel\":\"Critical\"", StringComparison.Ordinal)).ToArray();
+        Assert.True(warnings.Length == 0, "warnings at start-up:\n" + string.Join('\n', warnings));
+    }
 }

@@ -33,6 +33,7 @@ public sealed class ChaosClient
     // of our own message are answers, not duplicate deliveries.
     private readonly Dictionary<string, int> _resendAnswers = new(StringComparer.Ordinal);
     private readonly List<string> _problems = [];
+    private readonly List<int> _closeCodes = [];
     private Uri _uri;
     private int _nextId;
     private int _nextRoom;
@@ -83,6 +84,18 @@ public sealed class ChaosClient
             lock (_lock)
             {
                 return _pending.Count;
+            }
+        }
+    }
+
+    /// <summary>Close codes of the Close frames the server sent (a draining gateway: 1001).</summary>
+    public IReadOnlyList<int> CloseCodes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _closeCodes];
             }
         }
     }
@@ -290,6 +303,11 @@ public sealed class ChaosClient
                 var result = await socket.ReceiveAsync(buffer, CancellationToken.None);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
+                    lock (_lock)
+                    {
+                        _closeCodes.Add((int)(result.CloseStatus ?? WebSocketCloseStatus.Empty));
+                    }
+
                     return;
                 }
 

@@ -36,6 +36,9 @@ public sealed class LocalCluster : IAsyncLifetime
 
     public string RepoRoot { get; }
 
+    /// <summary>Warning, Error and Critical lines the silos and gateways logged during the first <c>up</c>.</summary>
+    public IReadOnlyList<string> StartupWarnings { get; private set; } = [];
+
     public string StateDir { get; }
 
     public int PortOffset { get; }
@@ -75,6 +78,9 @@ public sealed class LocalCluster : IAsyncLifetime
         try
         {
             await ScriptAsync(skipBuild, "up");
+            StartupWarnings = [.. Directory.GetFiles(Path.Combine(StateDir, "logs"), "*.log")
+                .Where(path => Path.GetFileName(path).StartsWith("silo", StringComparison.Ordinal) || Path.GetFileName(path).StartsWith("gateway", StringComparison.Ordinal))
+                .SelectMany(path => File.ReadLines(path).Where(IsWarningOrWorse).Select(line => $"{Path.GetFileName(path)}: {line}"))];
         }
         catch
         {
@@ -88,6 +94,9 @@ public sealed class LocalCluster : IAsyncLifetime
 
     /// <summary>Starts whatever is not running (a killed or stopped process) and waits until it is ready.</summary>
     public Task RestoreAsync() => ScriptAsync(skipBuild: true, "up");
+
+    /// <summary><c>cluster.sh restart NAME</c>: a graceful stop (SIGTERM), a start, and the wait until it is ready.</summary>
+    public Task RestartAsync(string name) => ScriptAsync(skipBuild: true, "restart", name);
 
     public Task StopAsync(params string[] names) => ScriptAsync(skipBuild: true, ["stop", .. names]);
 
@@ -165,6 +174,11 @@ public sealed class LocalCluster : IAsyncLifetime
         File.AppendAllText(ReportPath, $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} {line}\n");
     }
 
+    private static bool IsWarningOrWorse(string jsonLine)
+        => jsonLine.Contains("\"LogLevel\":\"Warning\"", StringComparison.Ordinal)
+            || jsonLine.Contains("\"LogLevel\":\"Error\"", StringComparison.Ordinal)
+            || jsonLine.Contains("\"LogLevel\":\"Critical\"", StringComparison.Ordinal);
+
     public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;
@@ -222,7 +236,7 @@ public sealed class LocalCluster : IAsyncLifetime
         return text;
     }
 
-    private static bool IsRunning(int pid)
+    public static bool IsRunning(int pid)
     {
         try
         {

@@ -60,6 +60,11 @@ public sealed class MetricsTests(LocalCluster cluster, ITestOutputHelper output)
             $"silos: {string.Join(", ", silos.Select(node => $"{node.Sum("orleanschat_rooms_active")} rooms/{node.Sum("orleanschat_messages_stored_total")} stored"))}");
     }
 
+    /// <summary>A plain start of the local cluster (3 silos, 2 gateways, JSON logs) logs no warning.</summary>
+    [Fact]
+    public void Starting_the_cluster_logs_no_warning()
+        => Assert.True(cluster.StartupWarnings.Count == 0, "warnings while the cluster started:\n" + string.Join('\n', cluster.StartupWarnings));
+
     private static double Increase(string name, IReadOnlyList<PrometheusSample> before, IReadOnlyList<PrometheusSample> after, params string[] labels)
         => after.Sum(name, labels) - before.Sum(name, labels);
 

@@ -13,10 +13,10 @@ namespace OrleansChat.Gateway.Connections;
 /// every socket is closed with 1001 ("going away": clients reconnect elsewhere) and stopping waits (bounded) until
 /// they are gone, so their rooms hear them leave. The whole stop fits in <c>Gateway:DrainSeconds</c>.
 /// </summary>
-public sealed class ConnectionRegistry : IHostedService
+public sealed class ConnectionRegistry : IHostedLifecycleService
 {
     /// <summary>Of the drain time: the grace before the sockets are closed, and the time left for what stops
-    /// after the connections (unsubscribing from rooms, the cluster client).</summary>
+    /// after the connections (the web server, unsubscribing from rooms, the cluster client).</summary>
     private const double GraceShare = 0.1;
     private const double AfterConnectionsShare = 0.3;
     private static readonly TimeSpan MaxGrace = TimeSpan.FromSeconds(1);
@@ -70,14 +70,28 @@ public sealed class ConnectionRegistry : IHostedService
         return Task.CompletedTask;
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    /// <summary>Runs before any hosted service stops, the web server included: while it waits out the grace,
+    /// <c>/readyz</c> still answers (503), and the sockets close while the server still serves them.</summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         StartDraining();
-        var closeBy = _drainStarted + _options.Value.DrainTime * (1 - AfterConnectionsShare);
-        var left = closeBy - DateTime.UtcNow;
+        var drain = _options.Value.DrainTime;
+        var grace = TimeSpan.FromTicks(Math.Min(MaxGrace.Ticks, (long)(drain.Ticks * GraceShare)));
+        var closeBy = _drainStarted + drain * (1 - AfterConnectionsShare);
         try
         {
-            await _allClosed.Task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken);
+            await Task.Delay(Remaining(_drainStarted + grace), cancellationToken);
+            foreach (var connection in _connections.Keys)
+            {
+                connection.RequestClose(WebSocketCloseStatus.EndpointUnavailable, "gateway shutting down", discardQueued: false);
+            }
+
+            if (_connections.IsEmpty)
+            {
+                _allClosed.TrySetResult();
+            }
+
+            await _allClosed.Task.WaitAsync(Remaining(closeBy), cancellationToken);
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
@@ -85,21 +99,15 @@ public sealed class ConnectionRegistry : IHostedService
         }
     }
 
-    /// <summary>After the grace, closes every socket with 1001; whatever stops the host meanwhile.</summary>
-    private async Task CloseAfterGraceAsync()
-    {
-        var grace = TimeSpan.FromTicks(Math.Min(MaxGrace.Ticks, (long)(_options.Value.DrainTime.Ticks * GraceShare)));
-        await Task.Delay(grace);
-        foreach (var connection in _connections.Keys)
-        {
-            connection.RequestClose(WebSocketCloseStatus.EndpointUnavailable, "gateway shutting down", discardQueued: false);
-        }
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        if (_connections.IsEmpty)
-        {
-            _allClosed.TrySetResult();
-        }
-    }
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static TimeSpan Remaining(DateTime until) => until - DateTime.UtcNow is { Ticks: > 0 } left ? left : TimeSpan.Zero;
 
     private void StartDraining()
     {
@@ -113,7 +121,5 @@ public sealed class ConnectionRegistry : IHostedService
             _drainStarted = DateTime.UtcNow;
             _draining = true;
         }
-
-        _ = CloseAfterGraceAsync();
     }
 }

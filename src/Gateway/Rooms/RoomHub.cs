@@ -41,6 +41,16 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     private static readonly TimeSpan EmptyRoomLinger = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(1);
 
+    /// <summary>A post normally answers in milliseconds; one still out after this is checked on (below).</summary>
+    private static readonly TimeSpan SuspectAfter = TimeSpan.FromSeconds(1);
+
+    /// <summary>A room that does not say when it was activated within this is taken for lost.</summary>
+    private static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>An activation this much newer than a call cannot have received it (after a silo dies, the room
+    /// re-activates only once the silo is declared dead, seconds later); the margin covers clock differences.</summary>
+    private static readonly TimeSpan ClockSlack = TimeSpan.FromSeconds(1);
+
     private static readonly Task<DeliveryReceipt> s_flowing = Task.FromResult(DeliveryReceipt.Flowing);
 
     private readonly IGrainFactory _grains;
@@ -244,7 +254,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var batch = await room.Grain.PostBatch(new PostBatchRequest(connection.User, GatewayId, posts.MoveToImmutable()));
+            var batch = await UnlessRoomLostAsync(room, room.Grain.PostBatch(new PostBatchRequest(connection.User, GatewayId, posts.MoveToImmutable())));
             Metrics.PostLatency(Stopwatch.GetElapsedTime(started));
             if (!batch.GatewaySubscribed)
             {
@@ -283,6 +293,44 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
         }
 
         return outcomes;
+    }
+
+    /// <summary>
+    /// Waits for a grain call to a room, unless the room is lost under it. When the silo hosting the room dies, Orleans
+    /// fails a call in flight only at the response timeout, and a connection waits for its post before it sends the
+    /// next: its client would stall that long. So a call still out after <see cref="SuspectAfter"/> is checked on:
+    /// the room is asked when its activation started (answered at once, even while posts wait). No answer (its silo
+    /// is gone) or a newer activation than the call (it re-activated elsewhere and the call went to the old one): the
+    /// call is given up as unavailable, and the client resends (same id: a post that was stored is not stored twice).
+    /// A room that answers is busy, not lost: the call goes on.
+    /// </summary>
+    private async Task<T> UnlessRoomLostAsync<T>(LocalRoom room, Task<T> call)
+    {
+        var sent = DateTime.UtcNow;
+        while (await Task.WhenAny(call, Task.Delay(SuspectAfter)) != call)
+        {
+            DateTime activated;
+            try
+            {
+                activated = await room.Grain.ActivatedAt().WaitAsync(CheckTimeout);
+            }
+            catch (Exception ex)
+            {
+                Abandon(call);
+                throw new RoomLostException(room.Name, ex);
+            }
+
+            if (activated > sent + ClockSlack)
+            {
+                Abandon(call);
+                throw new RoomLostException(room.Name, null);
+            }
+        }
+
+        return await call;
+
+        static void Abandon(Task given) => given.ContinueWith(static task => _ = task.Exception, CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     public async Task<HistoryOutcome> HistoryAsync(string roomName, long? before, long? after, int limit)
@@ -399,3 +447,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "Room {Room}: unsubscribe failed")]
     private static partial void LogUnsubscribeFailed(ILogger logger, Exception exception, string room);
 }
+
+/// <summary>A grain call given up because its room was lost under it (its silo died, or it re-activated elsewhere).</summary>
+public sealed class RoomLostException(string room, Exception? inner)
+    : Exception($"Room {room} was lost while a call to it was out", inner);
