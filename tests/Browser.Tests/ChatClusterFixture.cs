@@ -22,6 +22,9 @@ public sealed class ChatClusterFixture : IAsyncLifetime
     private readonly int _siloPort = FreePort();
     private readonly int _siloGatewayPort = FreePort();
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    /// <summary>Every process of the fixture exports traces (and metrics and logs) here over OTLP, as to a collector.</summary>
+    public OtlpReceiver Otlp { get; } = new(FreePort());
     private ChildProcess? _silo;
     private ChildProcess? _gatewayB;
 
@@ -52,7 +55,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
         SetDefaultExpectTimeout(15_000);
         var browserTask = LaunchBrowserAsync();
 
-        _silo = ChildProcess.Start("silo", BuiltAssembly("Silo", "OrleansChat.Silo.dll"), RepoPath("src", "Silo"), new Dictionary<string, string>
+        _silo = ChildProcess.Start("silo", BuiltAssembly("Silo", "OrleansChat.Silo.dll"), RepoPath("src", "Silo"), new Dictionary<string, string>(OtlpSettings)
         {
             ["Orleans__ClusterId"] = _clusterId,
             ["Orleans__Endpoints__SiloPort"] = _siloPort.ToString(),
@@ -100,6 +103,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
         }
 
         _http.Dispose();
+        Otlp.Dispose();
     }
 
     private async Task LaunchBrowserAsync()
@@ -115,7 +119,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
     }
 
     private ChildProcess StartGateway(string name, int port) =>
-        ChildProcess.Start(name, BuiltAssembly("Gateway", "OrleansChat.Gateway.dll"), RepoPath("src", "Gateway"), new Dictionary<string, string>
+        ChildProcess.Start(name, BuiltAssembly("Gateway", "OrleansChat.Gateway.dll"), RepoPath("src", "Gateway"), new Dictionary<string, string>(OtlpSettings)
         {
             ["Cluster__Mode"] = "Client",
             ["Cluster__GatewayPorts"] = _siloGatewayPort.ToString(),
@@ -124,6 +128,14 @@ public sealed class ChatClusterFixture : IAsyncLifetime
             ["Gateway__RateLimit__PerSecond"] = "500",
             ["Gateway__RateLimit__Burst"] = "1000",
         }, "--urls", $"http://127.0.0.1:{port}");
+
+    /// <summary>The standard OpenTelemetry variables: OTLP over HTTP to <see cref="Otlp"/>, spans sent every 200 ms.</summary>
+    private Dictionary<string, string> OtlpSettings => new()
+    {
+        ["OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Endpoint,
+        ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+        ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+    };
 
     private async Task WaitReadyAsync(ChildProcess process, string url)
     {
