@@ -37,6 +37,8 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
     {
         builder.UseEnvironment("Production");
         builder.UseSetting("urls", "http://127.0.0.1:0");
+        // Tests open thousands of connections: a line per connection opened and closed would bury the output.
+        builder.UseSetting("Logging:LogLevel:OrleansChat.Gateway.Connections", "Warning");
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
