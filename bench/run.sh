@@ -25,8 +25,10 @@ signalr_ports=(9101 9102)
 signalr_redis_port=9179
 embedded_port=9111
 cluster_offset=1000 # cluster: gateways 9081/9082, nginx 9080, silos 12111/12112 (31000/31001), PostgreSQL 16432, Redis 17379
-# The gateway's per-connection send limit (20/s) would measure the limit, not the server.
-rate_limit_env=(Gateway__RateLimit__PerSecond=1000000 Gateway__RateLimit__Burst=1000000)
+# The gateway's per-connection send limit (20/s) and per-address connection limits (every load-tool client
+# comes from 127.0.0.1) would measure the limits, not the server.
+rate_limit_env=(Gateway__RateLimit__PerSecond=1000000 Gateway__RateLimit__Burst=1000000
+  Gateway__Limits__HandshakesPerSecond=1000000 Gateway__Limits__HandshakeBurst=1000000 Gateway__Limits__ConnectionsPerAddress=1000000)
 
 say() { echo "bench: $*" >&2; }
 die() { say "$*"; exit 1; }

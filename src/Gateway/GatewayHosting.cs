@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
@@ -73,8 +74,26 @@ public static class GatewayHosting
             throw new GatewayConfigurationException($"Cluster:Mode must be 'Embedded' or 'Client' (got '{mode}').");
         }
 
-        builder.Services.Configure<ForwardedHeadersOptions>(forwarded =>
-            forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost);
+        builder.Services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<GatewayOptions>>((forwarded, gateway) =>
+        {
+            forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
+            // Loopback stays trusted (ASP.NET Core's default); compose adds the proxy's network.
+            foreach (var proxy in gateway.Value.TrustedProxies)
+            {
+                if (System.Net.IPNetwork.TryParse(proxy, out var network))
+                {
+                    forwarded.KnownIPNetworks.Add(network);
+                }
+                else if (System.Net.IPAddress.TryParse(proxy, out var address))
+                {
+                    forwarded.KnownProxies.Add(address);
+                }
+            }
+        });
+        builder.Services.AddOptions<KestrelServerOptions>().Configure<IOptions<GatewayOptions>>((kestrel, gateway) =>
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(gateway.Value.Limits.HandshakeSeconds));
+        builder.Services.AddSingleton<ConnectionLimits>();
+        builder.Services.AddChatRateLimits();
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.AddChatTelemetry("orleanschat-gateway");
         builder.AddChatHealthChecks(usesStore: embedded).AddCheck<GatewayReadiness>("gateway", tags: [ChatHealth.ReadyTag]);
@@ -95,6 +114,7 @@ public static class GatewayHosting
         // Behind a trusted proxy (loopback by default), scheme and host come from X-Forwarded-*: the
         // origin check compares against what the browser used.
         app.UseForwardedHeaders();
+        app.UseRateLimiter();
         app.UseWebSockets();
         app.Lifetime.ApplicationStarted.Register(() =>
         {

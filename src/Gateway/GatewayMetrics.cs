@@ -24,6 +24,7 @@ public sealed class GatewayMetrics
     private readonly Counter<long> _connectionsOpened;
     private readonly Counter<long> _connectionsClosed;
     private readonly Counter<long> _errors;
+    private readonly Counter<long> _refused;
     private readonly Counter<long> _slowConsumerCloses;
     private readonly Counter<long> _holds;
     private readonly Counter<long> _senderWaits;
@@ -53,6 +54,8 @@ public sealed class GatewayMetrics
         _connectionsOpened = meter.CreateCounter<long>("orleanschat.connections.opened", "{connection}", "WebSocket connections accepted.");
         _connectionsClosed = meter.CreateCounter<long>("orleanschat.connections.closed", "{connection}",
             "WebSocket connections closed, by close code (1006: no close handshake).");
+        _refused = meter.CreateCounter<long>("orleanschat.connections.refused", "{connection}",
+            "WebSocket handshakes refused before the upgrade by a limit, by reason (connection_limit, handshake_rate).");
         _errors = meter.CreateCounter<long>("orleanschat.errors", "{error}", "Error events sent to clients, by protocol error code.");
         _slowConsumerCloses = meter.CreateCounter<long>("orleanschat.slow_consumer.closes", "{connection}",
             "Connections closed with 1013: stuck in a flow-control hold, or outbound queue full.");
@@ -83,6 +86,9 @@ public sealed class GatewayMetrics
 
     public long Connections => Volatile.Read(ref _connections);
 
+    /// <summary>Client frames handled so far, of every type.</summary>
+    public long FramesIn => _framesIn.Sum(count => Volatile.Read(ref count));
+
     public void ConnectionOpened()
     {
         _connectionsOpened.Add(1);
@@ -98,6 +104,8 @@ public sealed class GatewayMetrics
     public void FrameIn(RequestType type) => Interlocked.Increment(ref _framesIn[(int)type]);
 
     public void EventOut(byte[] frame) => Interlocked.Increment(ref _eventsOut[Events.TypeOf(frame)]);
+
+    public void Refused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void Error(string code) => _errors.Add(1, new KeyValuePair<string, object?>("code", code));
 

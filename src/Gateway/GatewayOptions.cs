@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Options;
 
 namespace OrleansChat.Gateway;
@@ -26,6 +27,12 @@ public sealed class GatewayOptions
     public int OutboundQueue { get; set; } = 1024;
 
     public FlowControlOptions FlowControl { get; set; } = new();
+
+    public LimitsOptions Limits { get; set; } = new();
+
+    /// <summary>Reverse proxies (IP addresses or CIDR networks) whose <c>X-Forwarded-*</c> headers are believed:
+    /// the client address that limits count comes from them. Loopback is always trusted.</summary>
+    public string[] TrustedProxies { get; set; } = [];
 
     /// <summary>Kernel send buffer of each client socket, in bytes; 0 (default): the kernel's autotuning (up to
     /// 4 MiB on Linux). What a client that stops reading absorbs before its queue fills and it holds its
@@ -88,6 +95,35 @@ public sealed class FlowControlOptions
     public TimeSpan StuckAfter => TimeSpan.FromMilliseconds(StuckMilliseconds);
 }
 
+/// <summary>What one client address or one user may open (SECURITY.md). Refusals before the upgrade are HTTP 429
+/// with a reason (and <c>Retry-After</c> for rates); a connection that sends nothing is closed with 1008.</summary>
+public sealed class LimitsOptions
+{
+    /// <summary>Open connections of one user on this gateway. Default 100.</summary>
+    public int ConnectionsPerUser { get; set; } = 100;
+
+    /// <summary>Open connections from one client address on this gateway. Default 1000 (an office behind NAT).</summary>
+    public int ConnectionsPerAddress { get; set; } = 1000;
+
+    /// <summary>WebSocket handshakes (requests to <c>/ws</c>) per client address per second. Default 100.</summary>
+    public int HandshakesPerSecond { get; set; } = 100;
+
+    /// <summary>Handshakes one address may make at once before the rate applies: by default as many as it may
+    /// hold open (1000), so reconnecting everyone after a gateway restart is not refused.</summary>
+    public int HandshakeBurst { get; set; } = 1000;
+
+    /// <summary>Seconds a client has to send its request headers (the upgrade request). Default 10.</summary>
+    public int HandshakeSeconds { get; set; } = 10;
+
+    /// <summary>Seconds after the upgrade within which the first frame must arrive; else close 1008. Default 30.</summary>
+    public int FirstFrameSeconds { get; set; } = 30;
+
+    public TimeSpan FirstFrameTime => TimeSpan.FromSeconds(FirstFrameSeconds);
+
+    /// <summary>History REST requests per client address per second (burst twice that). Default 50.</summary>
+    public int HistoryPerSecond { get; set; } = 50;
+}
+
 public sealed class AuthOptions
 {
     /// <summary><c>open</c> (user from <c>?user=</c>) or <c>jwt</c> (user from the token's <c>sub</c>).</summary>
@@ -121,6 +157,15 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         Check(o.SocketSendBufferBytes is >= 0 and <= 64 * 1024 * 1024, "Gateway:SocketSendBufferBytes must be between 0 (the kernel's default) and 67108864");
         Check(o.SubscriptionRenewSeconds is >= 1 and <= 3600, "Gateway:SubscriptionRenewSeconds must be between 1 and 3600");
         Check(o.DrainSeconds is >= 1 and <= 300, "Gateway:DrainSeconds must be between 1 and 300");
+        Check(o.Limits.ConnectionsPerUser >= 1, "Gateway:Limits:ConnectionsPerUser must be at least 1");
+        Check(o.Limits.ConnectionsPerAddress >= 1, "Gateway:Limits:ConnectionsPerAddress must be at least 1");
+        Check(o.Limits.HandshakesPerSecond >= 1, "Gateway:Limits:HandshakesPerSecond must be at least 1");
+        Check(o.Limits.HandshakeBurst >= 1, "Gateway:Limits:HandshakeBurst must be at least 1");
+        Check(o.Limits.HandshakeSeconds is >= 1 and <= 600, "Gateway:Limits:HandshakeSeconds must be between 1 and 600");
+        Check(o.Limits.FirstFrameSeconds is >= 1 and <= 3600, "Gateway:Limits:FirstFrameSeconds must be between 1 and 3600");
+        Check(o.Limits.HistoryPerSecond >= 1, "Gateway:Limits:HistoryPerSecond must be at least 1");
+        Check(o.TrustedProxies.All(proxy => IPNetwork.TryParse(proxy, out _) || System.Net.IPAddress.TryParse(proxy, out _)),
+            $"Gateway:TrustedProxies must be IP addresses or CIDR networks (got '{string.Join(", ", o.TrustedProxies)}')");
         Check(o.Auth.IsJwt || string.Equals(o.Auth.Mode, "open", StringComparison.OrdinalIgnoreCase), $"Gateway:Auth:Mode must be 'open' or 'jwt' (got '{o.Auth.Mode}')");
         Check(!o.Auth.IsJwt || o.Auth.SigningKey is { Length: >= 32 }, "Gateway:Auth:SigningKey must be set to at least 32 characters when Gateway:Auth:Mode is 'jwt'");
         foreach (var origin in o.AllowedOrigins)

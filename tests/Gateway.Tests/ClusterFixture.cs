@@ -62,6 +62,10 @@ public class ClusterFixture : IAsyncLifetime
     {
         ["Gateway:RateLimit:PerSecond"] = "100000",
         ["Gateway:RateLimit:Burst"] = "100000",
+        // Tests connect hundreds of clients from 127.0.0.1 in a burst; LimitsTests has its own gateways.
+        ["Gateway:Limits:HandshakesPerSecond"] = "100000",
+        ["Gateway:Limits:HandshakeBurst"] = "100000",
+        ["Gateway:Limits:ConnectionsPerAddress"] = "100000",
         ["Gateway:SocketSendBufferBytes"] = "65536",
     };
 

@@ -18,6 +18,9 @@ public sealed class LoadSmokeTests(ITestOutputHelper output)
             ["Gateway:NodeName"] = "gw-embedded",
             ["Gateway:RateLimit:PerSecond"] = "1000000",
             ["Gateway:RateLimit:Burst"] = "1000000",
+            ["Gateway:Limits:HandshakesPerSecond"] = "1000000",
+            ["Gateway:Limits:HandshakeBurst"] = "1000000",
+            ["Gateway:Limits:ConnectionsPerAddress"] = "1000000",
         }).Start();
         var settings = LoadSettings.ForScenario(LoadScenario.Smoke, LoadProtocol.OrleansChat, [gateway.WsAddress.ToString()], "embedded");
         using var log = new StringWriter();

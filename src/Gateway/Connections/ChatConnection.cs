@@ -45,6 +45,7 @@ public sealed partial class ChatConnection
     private readonly RateLimiter _rateLimiter;
     private readonly HashSet<string> _rooms = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _aborted = new();
+    private readonly CancellationTokenSource _firstFrame = new();
     private readonly Lock _closeLock = new();
 
     private WebSocketCloseStatus? _closeStatus;
@@ -142,6 +143,7 @@ public sealed partial class ChatConnection
         Enqueue(Events.Welcome(User, _hub.NodeName, _options.HeartbeatSeconds));
         var writer = Task.Run(WritePumpAsync);
         var requests = Task.Run(RequestLoopAsync);
+        _ = CloseIfSilentAsync();
         try
         {
             await ReadPumpAsync();
@@ -154,6 +156,7 @@ public sealed partial class ChatConnection
             RequestClose(WebSocketCloseStatus.NormalClosure, "", discardQueued: false);
             await writer;
             _aborted.Cancel();
+            _firstFrame.Cancel();
             _socket.Abort();
             _socket.Dispose();
         }
@@ -324,8 +327,30 @@ public sealed partial class ChatConnection
         return larger;
     }
 
+    /// <summary>A client that upgrades and then sends nothing within <c>Gateway:Limits:FirstFrameSeconds</c> holds
+    /// a socket for nothing (slowloris): close it with 1008.</summary>
+    private async Task CloseIfSilentAsync()
+    {
+        try
+        {
+            await Task.Delay(_options.Limits.FirstFrameTime, _firstFrame.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        LogSilent(_logger, Id, User, _options.Limits.FirstFrameSeconds);
+        RequestClose(WebSocketCloseStatus.PolicyViolation, "no request in time", discardQueued: false);
+    }
+
     private async ValueTask HandleFrameAsync(WebSocketMessageType type, ReadOnlyMemory<byte> frame)
     {
+        if (!_firstFrame.IsCancellationRequested)
+        {
+            _firstFrame.Cancel();
+        }
+
         if (type == WebSocketMessageType.Binary)
         {
             EnqueueError(ErrorCodes.BadRequest, "binary frames are not supported; send text frames");
@@ -641,6 +666,9 @@ public sealed partial class ChatConnection
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connection {Connection} ({User}) sent nothing within {Seconds} s: closing with 1008")]
+    private static partial void LogSilent(ILogger logger, string connection, string user, int seconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connection {Connection} ({User}) is a slow consumer: closing with 1013")]
     private static partial void LogSlowConsumer(ILogger logger, string connection, string user);

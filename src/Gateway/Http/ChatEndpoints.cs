@@ -16,15 +16,15 @@ public static partial class ChatEndpoints
     {
         app.UseDefaultFiles();
         app.UseStaticFiles();
-        app.Map("/ws", AcceptAsync);
+        app.Map("/ws", AcceptAsync).RequireRateLimiting(ChatRateLimits.Handshakes);
         app.MapChatHealth();
         app.MapChatMetrics();
-        app.MapGet("/api/rooms/{room}/messages", GetMessagesAsync);
+        app.MapGet("/api/rooms/{room}/messages", GetMessagesAsync).RequireRateLimiting(ChatRateLimits.History);
         return app;
     }
 
     private static async Task AcceptAsync(HttpContext context, AccessPolicy access, RoomHub hub, ConnectionRegistry connections,
-        GatewayMetrics metrics, IOptions<GatewayOptions> options, ILoggerFactory loggers)
+        ConnectionLimits limits, GatewayMetrics metrics, IOptions<GatewayOptions> options, ILoggerFactory loggers)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -51,6 +51,16 @@ public static partial class ChatEndpoints
             return;
         }
 
+        var remote = context.Connection.RemoteIpAddress?.ToString() ?? "-";
+        var (slot, refusal) = limits.TryOpen(user, remote);
+        if (slot is null)
+        {
+            metrics.Refused("connection_limit");
+            await RefuseAsync(context, StatusCodes.Status429TooManyRequests, refusal!);
+            return;
+        }
+
+        using var held = slot;
         var settings = options.Value;
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
@@ -67,7 +77,6 @@ public static partial class ChatEndpoints
 
         metrics.ConnectionOpened();
         var logger = loggers.CreateLogger(ConnectionLogCategory);
-        var remote = context.Connection.RemoteIpAddress?.ToString() ?? "-";
         LogOpened(logger, connection.Id, user, remote);
         var opened = Stopwatch.GetTimestamp();
         try
