@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the local cluster need, when missing (idempotent).
-# Usage: prereqs.sh [postgresql] [redis-server] [nginx] [chromium]   (no argument: all of them)
+# Usage: prereqs.sh [postgresql] [redis-server] [nginx] [chromium] [python3-matplotlib]   (no argument: the first four)
 set -euo pipefail
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=(postgresql redis-server nginx chromium)
@@ -11,6 +11,7 @@ for package in "${wanted[@]}"; do
     redis-server) command -v redis-server >/dev/null || need+=(redis-server) ;;
     nginx) command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx) ;;
     chromium) command -v chromium >/dev/null || need+=(chromium) ;;
+    python3-matplotlib) /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || need+=(python3-matplotlib) ;;
     *) echo "prereqs: unknown package '$package'" >&2; exit 2 ;;
   esac
 done

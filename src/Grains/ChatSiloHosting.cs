@@ -101,6 +101,9 @@ public static class ChatSiloHosting
                 membership.NumMissedProbesLimit = 2;
             });
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Orleans:Membership"));
+            // How long an idle room stays activated (Orleans' default: 15 minutes); the soak shortens it to see
+            // activations go (bench/soak.sh).
+            silo.Configure<GrainCollectionOptions>(builder.Configuration.GetSection("Orleans:GrainCollection"));
             if (ChatDiagnostics.TracingEnabled(builder.Configuration))
             {
                 silo.AddActivityPropagation();
