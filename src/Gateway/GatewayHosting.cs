@@ -23,7 +23,7 @@ public static class GatewayHosting
         builder.Services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.Section)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
 
-        if (string.IsNullOrEmpty(configuration["urls"]) && !configuration.GetSection("Kestrel:Endpoints").Exists())
+        if (!ChatHttp.HasConfiguredUrls(configuration))
         {
             builder.WebHost.UseUrls(DefaultUrl);
         }
@@ -80,14 +80,7 @@ public static class GatewayHosting
             // Loopback stays trusted (ASP.NET Core's default); compose adds the proxy's network.
             foreach (var proxy in gateway.Value.TrustedProxies)
             {
-                if (System.Net.IPNetwork.TryParse(proxy, out var network))
-                {
-                    forwarded.KnownIPNetworks.Add(network);
-                }
-                else if (System.Net.IPAddress.TryParse(proxy, out var address))
-                {
-                    forwarded.KnownProxies.Add(address);
-                }
+                forwarded.KnownIPNetworks.Add(GatewayOptions.ParseProxy(proxy)!.Value);
             }
         });
         builder.Services.AddOptions<KestrelServerOptions>().Configure<IOptions<GatewayOptions>>((kestrel, gateway) =>

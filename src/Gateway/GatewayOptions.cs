@@ -34,6 +34,13 @@ public sealed class GatewayOptions
     /// the client address that limits count comes from them. Loopback is always trusted.</summary>
     public string[] TrustedProxies { get; set; } = [];
 
+    /// <summary>A <see cref="TrustedProxies"/> entry as a network (a single address is its own /32 or /128), or
+    /// null when it is neither.</summary>
+    public static IPNetwork? ParseProxy(string proxy)
+        => IPNetwork.TryParse(proxy, out var network) ? network
+            : IPAddress.TryParse(proxy, out var address) ? new IPNetwork(address, address.GetAddressBytes().Length * 8)
+            : null;
+
     /// <summary>Kernel send buffer of each client socket, in bytes; 0 (default): the kernel's autotuning (up to
     /// 4 MiB on Linux). What a client that stops reading absorbs before its queue fills and it holds its
     /// rooms back; a small fixed buffer also bounds kernel memory per connection.</summary>
@@ -164,7 +171,7 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         Check(o.Limits.HandshakeSeconds is >= 1 and <= 600, "Gateway:Limits:HandshakeSeconds must be between 1 and 600");
         Check(o.Limits.FirstFrameSeconds is >= 1 and <= 3600, "Gateway:Limits:FirstFrameSeconds must be between 1 and 3600");
         Check(o.Limits.HistoryPerSecond >= 1, "Gateway:Limits:HistoryPerSecond must be at least 1");
-        Check(o.TrustedProxies.All(proxy => IPNetwork.TryParse(proxy, out _) || System.Net.IPAddress.TryParse(proxy, out _)),
+        Check(o.TrustedProxies.All(proxy => GatewayOptions.ParseProxy(proxy) is not null),
             $"Gateway:TrustedProxies must be IP addresses or CIDR networks (got '{string.Join(", ", o.TrustedProxies)}')");
         Check(o.Auth.IsJwt || string.Equals(o.Auth.Mode, "open", StringComparison.OrdinalIgnoreCase), $"Gateway:Auth:Mode must be 'open' or 'jwt' (got '{o.Auth.Mode}')");
         Check(!o.Auth.IsJwt || o.Auth.SigningKey is { Length: >= 32 }, "Gateway:Auth:SigningKey must be set to at least 32 characters when Gateway:Auth:Mode is 'jwt'");

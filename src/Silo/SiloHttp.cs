@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Orleans.Runtime;
+using OrleansChat.Hosting;
 
 namespace OrleansChat.Silo;
 
@@ -14,7 +15,7 @@ public static class SiloHttp
     public static string? Configure(WebApplicationBuilder builder)
     {
         var configuration = builder.Configuration;
-        if (!string.IsNullOrEmpty(configuration["urls"]) || configuration.GetSection("Kestrel:Endpoints").Exists())
+        if (ChatHttp.HasConfiguredUrls(configuration))
         {
             return null;
         }

@@ -162,12 +162,5 @@ public sealed class AddressLimitsTests(ClusterFixture fixture)
     private static ConnectionRegistry Registry(GatewayFactory gateway) => gateway.Services.GetRequiredService<ConnectionRegistry>();
 
     private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Delay(50);
-        }
-    }
+        => Assert.True(await Eventually.HoldsAsync(condition), "condition not met within 10 s");
 }
