@@ -1,0 +1,258 @@
+// Frames in and out (protocol.md, version 1): one handler per server event type, and every frame the
+// page sends. State changes go through state.js; the DOM is render.js's business.
+import { Connection, describeClose } from "./connection.js";
+import * as fmt from "./format.js";
+import { followLatest, scheduleRender, toast } from "./render.js";
+import { Room, addMessages, findOutgoing, persist, removeRoom, state } from "./state.js";
+
+export const PAGE = 50;     // history page when scrolling up (also the server's default join history)
+const GAP_PAGE = 200;       // history page when catching up after a reconnect (the protocol's maximum)
+const MAX_FRAME = 16000;    // stay under the gateway's 16 KiB frame limit, or it closes with 1009
+const UNAVAILABLE_RETRIES = 3;
+
+const connection = new Connection({
+  url: (user) => `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws?user=${encodeURIComponent(user)}`,
+  onEvent: handleEvent,
+  onState: handleConnectionState,
+});
+
+export const connect = (user) => connection.start(user);
+export const disconnect = () => connection.stop();
+export const retryNow = () => connection.retryNow();
+
+function handleConnectionState(s) {
+  state.connection = s;
+  if (s.state !== "online") {
+    // Joins belong to a connection: after a drop, every room is joined again on the next `welcome`.
+    for (const room of state.rooms.values()) {
+      room.joined = room.joining = false;
+      room.olderInFlight = room.gapInFlight = false;
+      room.historyQueue = [];
+    }
+    const code = s.close?.code;
+    if (s.state === "waiting" && (code === 1007 || code === 1008 || code === 1009 || code === 1011)) {
+      toast(describeClose(code));
+    }
+  }
+  scheduleRender();
+}
+
+// ---------------------------------------------------------------- server → client
+
+const handlers = {
+  welcome() {
+    for (const room of state.rooms.values()) sendJoin(room);
+  },
+
+  joined(e) {
+    const room = state.rooms.get(e.room);
+    if (!room) return; // left while the join was in flight
+    if (room.sinceSent !== null && e.seq < room.sinceSent) {
+      // The room's seq went backwards: the server lost its history (an in-memory store restarted).
+      // What we show would clash with the new seqs, so start this room over.
+      room.reset(e.seq);
+      room.notices.push({ afterSeq: 0, text: "The server restarted without this room's history.", time: new Date() });
+      sendJoin(room);
+      return;
+    }
+    room.joined = true;
+    room.joining = false;
+    room.members = new Set(e.members ?? []);
+    if (room.readSeq > e.seq) room.readSeq = e.seq; // the server's store was reset while the page was closed
+    const fresh = room.sinceSent === null;
+    addMessages(room, e.history);
+    if (e.seq > room.knownSeq) room.knownSeq = e.seq;
+    if (fresh) {
+      // Without `since` the reply holds the latest messages: everything up to `seq` is accounted for.
+      room.lastSeq = Math.max(room.lastSeq, e.seq);
+      const history = e.history ?? [];
+      room.oldestDone = e.seq === 0 || history.length < PAGE || history[0].seq <= 1;
+      if (!room.loaded && room.readSeq === 0 && room.name === state.active) room.readSeq = e.seq;
+    }
+    room.loaded = true;
+    room.dirty = true;
+    fillGap(room);
+    // Unsent messages go again with the same id: the server stores each id once.
+    for (const o of room.outbox) if (o.status === "pending") transmit(room, o);
+  },
+
+  message(e) {
+    const room = state.rooms.get(e.room);
+    if (!room) return;
+    addMessages(room, [e]);
+    fillGap(room);
+    if (e.user === state.user && room.name === state.active) followLatest();
+  },
+
+  presence(e) {
+    const room = state.rooms.get(e.room);
+    if (!room || typeof e.user !== "string") return;
+    if (e.event === "join") {
+      if (room.members.has(e.user)) return;
+      room.members.add(e.user);
+      room.notices.push({ afterSeq: room.maxSeq, text: `${e.user} joined`, time: new Date() });
+    } else if (e.event === "leave") {
+      if (!room.members.delete(e.user)) return;
+      room.notices.push({ afterSeq: room.maxSeq, text: `${e.user} left`, time: new Date() });
+    }
+    room.dirty = true;
+  },
+
+  history(e) {
+    const room = state.rooms.get(e.room);
+    if (!room) return;
+    const kind = room.historyQueue.shift();
+    const list = Array.isArray(e.messages) ? e.messages : [];
+    if (kind === "before") {
+      room.olderInFlight = false;
+      room.prepended = true;
+      if (list.length < PAGE || list[0]?.seq <= 1) room.oldestDone = true;
+      room.dirty = true;
+    }
+    addMessages(room, list);
+    if (kind === "after") {
+      room.gapInFlight = false;
+      // A short page is the last one: nothing more exists up to knownSeq, so stop asking.
+      if (list.length < GAP_PAGE && room.knownSeq > room.lastSeq) room.lastSeq = room.knownSeq;
+      fillGap(room);
+    }
+  },
+
+  error(e) {
+    if (typeof e.id === "string") {
+      const found = findOutgoing(e.id, e.room);
+      if (found) {
+        sendFailed(found.room, found.item, e.code);
+        return;
+      }
+    }
+    const room = typeof e.room === "string" ? state.rooms.get(e.room) : soleJoiningRoom();
+    if (room && room.joining && !room.joined && (e.code === "bad_room" || e.code === "bad_request")) {
+      // A join refused: a name the server does not accept, or too many rooms at once.
+      removeRoom(room);
+      toast(e.code === "bad_room"
+        ? `Could not join #${room.name}: ${fmt.describeError(e)}`
+        : `Could not join #${room.name}. You may be in too many rooms at once; leave one first.`);
+      return;
+    }
+    if (room && e.code === "not_joined") {
+      // The server forgot this connection's join (it should not, but rejoining is always safe).
+      room.joined = false;
+      sendJoin(room);
+      return;
+    }
+    toast(fmt.describeError(e));
+  },
+};
+
+function handleEvent(e) {
+  // Unknown events are ignored: the protocol only ever adds.
+  if (Object.hasOwn(handlers, e.type)) handlers[e.type](e);
+  scheduleRender();
+}
+
+function soleJoiningRoom() {
+  const joining = [...state.rooms.values()].filter((r) => r.joining && !r.joined);
+  return joining.length === 1 ? joining[0] : null;
+}
+
+// ---------------------------------------------------------------- client → server
+
+function sendJoin(room) {
+  const frame = { type: "join", room: room.name };
+  // Within a page's life we know what we have: ask only for what came after it.
+  if (room.loaded) frame.since = room.lastSeq;
+  room.sinceSent = frame.since ?? null;
+  room.joining = connection.send(frame);
+}
+
+/** Fetches what is missing between the last contiguous seq and the newest one known. */
+function fillGap(room) {
+  if (!room.joined || room.gapInFlight || room.knownSeq <= room.lastSeq) return;
+  room.gapInFlight = true;
+  room.historyQueue.push("after");
+  connection.send({ type: "history", room: room.name, after: room.lastSeq, limit: GAP_PAGE });
+}
+
+export function loadOlder(room) {
+  if (!room || !room.joined || room.olderInFlight || room.oldestDone) return;
+  const before = room.msgs.size ? room.oldestSeq : room.lastSeq + 1;
+  if (before <= 1) { room.oldestDone = true; room.dirty = true; return; }
+  room.olderInFlight = true;
+  room.historyQueue.push("before");
+  connection.send({ type: "history", room: room.name, before, limit: PAGE });
+  scheduleRender();
+}
+
+/** Joins `name` (once); true when the room is new to the page. */
+export function joinRoom(name) {
+  if (state.rooms.has(name)) return false;
+  const room = new Room(name, 0);
+  state.rooms.set(name, room);
+  if (connection.isOpen) sendJoin(room);
+  return true;
+}
+
+export function leaveRoom(room) {
+  if (room.joined || room.joining) connection.send({ type: "leave", room: room.name });
+  removeRoom(room);
+}
+
+export function sendMessage(text) {
+  const room = state.rooms.get(state.active);
+  if (!room) return;
+  const item = { id: fmt.newId(), text, time: new Date(), status: "pending", tries: 0 };
+  room.outbox.push(item);
+  room.dirty = true;
+  persist();
+  followLatest();
+  transmit(room, item);
+  scheduleRender();
+}
+
+function transmit(room, item) {
+  const frame = { type: "send", room: room.name, text: item.text, id: item.id };
+  if (fmt.utf8Length(JSON.stringify(frame)) > MAX_FRAME) {
+    // The gateway would close the whole connection (1009) for a frame this big: refuse it here.
+    sendFailed(room, item, "too_large");
+    return;
+  }
+  // Not joined yet (connecting, reconnecting): it stays pending and goes out after `joined`.
+  if (room.joined) connection.send(frame);
+}
+
+function sendFailed(room, item, code) {
+  if (code === "unavailable" && item.tries < UNAVAILABLE_RETRIES) {
+    // The message may or may not be stored: resending the same id is always safe.
+    item.tries++;
+    setTimeout(() => { if (room.outbox.includes(item) && item.status === "pending") transmit(room, item); }, 1000 * 2 ** item.tries);
+    return;
+  }
+  if (code === "not_joined") {
+    room.joined = false;
+    sendJoin(room); // the join's reply resends every pending message
+    return;
+  }
+  item.status = "failed";
+  item.code = code;
+  item.error = fmt.describeSendError(code, state.maxTextBytes);
+  room.dirty = true;
+  persist();
+}
+
+export function retry(room, item) {
+  item.status = "pending";
+  item.error = item.code = undefined;
+  item.tries = 0;
+  room.dirty = true;
+  persist();
+  transmit(room, item);
+  scheduleRender();
+}
+
+export function discard(room, item) {
+  room.outbox.splice(room.outbox.indexOf(item), 1);
+  room.dirty = true;
+  persist();
+  scheduleRender();
+}
