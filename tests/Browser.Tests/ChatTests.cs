@@ -180,7 +180,7 @@ public sealed class ChatTests(ChatClusterFixture cluster)
     }
 
     /// <summary>Kept with the test results; ORLEANSCHAT_SCREENSHOT_DIR also copies it elsewhere (docs/).</summary>
-    private static async Task SaveScreenshotAsync(IPage page, string name)
+    internal static async Task SaveScreenshotAsync(IPage page, string name)
     {
         var bytes = await page.ScreenshotAsync();
         var dir = Path.Combine(AppContext.BaseDirectory, "screenshots");

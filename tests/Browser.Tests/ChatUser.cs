@@ -1,14 +1,20 @@
+using System.Text.RegularExpressions;
+
 namespace OrleansChat.Browser.Tests;
 
 /// <summary>One person in their own browser context (own localStorage), driving the page through its
 /// stable data-testid hooks, as a user would: type, press Enter, read.</summary>
 public sealed class ChatUser : IAsyncDisposable
 {
-    private ChatUser(string name, IBrowserContext context, IPage page)
+    private static readonly Regex Pending = new(@"\bpending\b");
+    private readonly bool _ownsContext;
+
+    private ChatUser(string name, IBrowserContext context, IPage page, bool ownsContext = true)
     {
         Name = name;
         Context = context;
         Page = page;
+        _ownsContext = ownsContext;
     }
 
     public string Name { get; }
@@ -27,10 +33,18 @@ public sealed class ChatUser : IAsyncDisposable
 
     public ILocator Composer => Page.GetByTestId("composer");
 
-    /// <summary>Opens the chat and picks a name.</summary>
-    public static async Task<ChatUser> SignInAsync(IBrowser browser, string url, string name)
+    /// <summary>"alice is typing…" under the message list.</summary>
+    public ILocator Typing => Page.GetByTestId("typing");
+
+    /// <summary>Opens the chat and picks a name; <paramref name="prepare"/> runs on the new context first.</summary>
+    public static async Task<ChatUser> SignInAsync(IBrowser browser, string url, string name, Func<IBrowserContext, Task>? prepare = null)
     {
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 760 } });
+        if (prepare is not null)
+        {
+            await prepare(context);
+        }
+
         var page = await context.NewPageAsync();
         await page.GotoAsync(url);
         await page.GetByTestId("name").FillAsync(name);
@@ -48,9 +62,47 @@ public sealed class ChatUser : IAsyncDisposable
         return user;
     }
 
+    /// <summary>Another tab of the same person: the same context, so the same name and saved rooms.</summary>
+    public async Task<ChatUser> OpenTabAsync(string url)
+    {
+        var page = await Context.NewPageAsync();
+        await page.GotoAsync(url);
+        var tab = new ChatUser(Name, Context, page, ownsContext: false);
+        await Expect(tab.Status).ToHaveAttributeAsync("data-state", "online");
+        return tab;
+    }
+
     public ILocator Room(string room) => Page.Locator($"[data-testid=room][data-room=\"{room}\"]");
 
+    /// <summary>The unread count of a room in the sidebar.</summary>
+    public ILocator Unread(string room) => Room(room).GetByTestId("unread");
+
     public ILocator Message(string text) => Messages.Filter(new LocatorFilterOptions { HasText = text });
+
+    /// <summary>The stored message with this seq: it stays the same element's locator when its text changes.</summary>
+    public ILocator MessageAt(int seq) => Page.Locator($"[data-testid=message][data-seq=\"{seq}\"]");
+
+    /// <summary>The seq of the one message showing <paramref name="text"/>.</summary>
+    public async Task<int> SeqOfAsync(string text) => int.Parse((await Message(text).GetAttributeAsync("data-seq"))!);
+
+    /// <summary>Edits one's own message through its menu and the inline editor, and waits for the acknowledgement.</summary>
+    public async Task EditAsync(string text, string newText)
+    {
+        var message = MessageAt(await SeqOfAsync(text));
+        await message.GetByTestId("message-edit").ClickAsync(); // Playwright hovers first, which shows the menu
+        await message.GetByTestId("edit-input").FillAsync(newText);
+        await message.GetByTestId("edit-input").PressAsync("Enter");
+        await Expect(message.GetByTestId("edited")).ToBeVisibleAsync();
+        await Expect(message).Not.ToHaveClassAsync(Pending);
+    }
+
+    /// <summary>Deletes one's own message through its menu, and waits for the acknowledgement.</summary>
+    public async Task DeleteAsync(string text)
+    {
+        var message = MessageAt(await SeqOfAsync(text));
+        await message.GetByTestId("message-delete").ClickAsync();
+        await Expect(message.GetByTestId("deleted")).ToBeVisibleAsync();
+    }
 
     public async Task JoinAsync(string room)
     {
@@ -71,8 +123,18 @@ public sealed class ChatUser : IAsyncDisposable
     {
         await SendAsync(text);
         await Expect(Message(text)).ToHaveCountAsync(1);
-        await Expect(Message(text)).Not.ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bpending\b"));
+        await Expect(Message(text)).Not.ToHaveClassAsync(Pending);
     }
 
-    public async ValueTask DisposeAsync() => await Context.CloseAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (_ownsContext)
+        {
+            await Context.CloseAsync();
+        }
+        else
+        {
+            await Page.CloseAsync();
+        }
+    }
 }

@@ -6,7 +6,14 @@ import { autosize, closeDrawers, el, initRender, isNearBottom, paintAvatar, rend
 import { load, state, unload } from "./state.js";
 import { loadUserName } from "./store.js";
 
-initRender({ retry: protocol.retry, discard: protocol.discard, loadOlder: protocol.loadOlder });
+initRender({
+  retry: protocol.retry,
+  discard: protocol.discard,
+  loadOlder: protocol.loadOlder,
+  sawLatest: protocol.sawLatest,
+  editMessage: protocol.editMessage,
+  deleteMessage: protocol.deleteMessage,
+});
 
 function signIn(name) {
   load(name);
@@ -88,7 +95,10 @@ el.composer.addEventListener("keydown", (e) => {
     el.composerForm.requestSubmit();
   }
 });
-el.composer.addEventListener("input", autosize);
+el.composer.addEventListener("input", () => {
+  autosize();
+  if (el.composer.value.trim()) protocol.announceTyping(state.rooms.get(state.active));
+});
 el.composerForm.addEventListener("submit", (e) => {
   e.preventDefault();
   const text = el.composer.value;
@@ -103,7 +113,7 @@ el.timeline.addEventListener("scroll", () => {
   const room = state.rooms.get(state.active);
   if (room && el.timeline.scrollTop < 300) protocol.loadOlder(room);
   updateJump();
-  if (room && isNearBottom() && room.readSeq < room.maxSeq) scheduleRender();
+  if (room && isNearBottom() && room.readSeq < room.lastSeq) scheduleRender(); // reached the newest: mark read
 }, { passive: true });
 el.jump.addEventListener("click", () => { el.timeline.scrollTo({ top: el.timeline.scrollHeight, behavior: "smooth" }); });
 

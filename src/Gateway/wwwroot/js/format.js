@@ -96,6 +96,19 @@ export function describeSendError(code, maxTextBytes) {
   }
 }
 
+/** Why an edit or a deletion of one's own message did not happen, for a notice. */
+export function describeOpError(kind, code, maxTextBytes) {
+  const what = kind === "edit" ? "Not edited" : "Not deleted";
+  switch (code) {
+    case "forbidden": return `${what}: you can only change your own messages.`;
+    case "not_found": return `${what}: that message is no longer there (it may have been deleted).`;
+    case "too_large": return `${what}: the new text is too long (the limit is about ${maxTextBytes.toLocaleString()} characters).`;
+    case "rate_limited": return `${what}: you are going too fast. Wait a moment and try again.`;
+    case "unavailable": return `${what}: the chat service is briefly unavailable. Try again in a moment.`;
+    default: return `${what}: the server did not accept it.`;
+  }
+}
+
 /** Any other server error, for a toast. */
 export function describeError(event) {
   switch (event.code) {
@@ -104,6 +117,8 @@ export function describeError(event) {
     case "rate_limited": return "You are going too fast. Wait a moment.";
     case "unavailable": return "The chat service is briefly unavailable. Trying again…";
     case "too_large": return "That was too large for the server.";
+    case "forbidden": return event.room ? `You are not allowed in #${event.room}.` : "You are not allowed to do that.";
+    case "not_found": return "That message is no longer there.";
     default: return event.message ? `The server said: ${event.message}` : "Something went wrong.";
   }
 }

@@ -3,7 +3,9 @@
 import { Connection, describeClose } from "./connection.js";
 import * as fmt from "./format.js";
 import { followLatest, scheduleRender, toast } from "./render.js";
-import { Room, addMessages, findOutgoing, persist, removeRoom, state } from "./state.js";
+import { Room, addEvents, findOutgoing, persist, removeRoom, state } from "./state.js";
+import { announceAgain, shouldAnnounce, startedTyping, stoppedTyping } from "./typing.js";
+import { markRead, readDue, readElsewhere, readSent, storedRead } from "./unread.js";
 
 export const PAGE = 50;     // history page when scrolling up (also the server's default join history)
 const GAP_PAGE = 200;       // history page when catching up after a reconnect (the protocol's maximum)
@@ -28,6 +30,7 @@ function handleConnectionState(s) {
       room.joined = room.joining = false;
       room.olderInFlight = room.gapInFlight = false;
       room.historyQueue = [];
+      room.typing.clear();
     }
     const code = s.close?.code;
     if (s.state === "waiting" && (code === 1007 || code === 1008 || code === 1009 || code === 1011)) {
@@ -59,8 +62,12 @@ const handlers = {
     room.joining = false;
     room.members = new Set(e.members ?? []);
     if (room.readSeq > e.seq) room.readSeq = e.seq; // the server's store was reset while the page was closed
+    if (Number.isInteger(e.read)) {
+      state.additions = true;
+      storedRead(room, e.read);
+    }
     const fresh = room.sinceSent === null;
-    addMessages(room, e.history);
+    addEvents(room, e.history);
     if (e.seq > room.knownSeq) room.knownSeq = e.seq;
     if (fresh) {
       // Without `since` the reply holds the latest messages: everything up to `seq` is accounted for.
@@ -72,16 +79,33 @@ const handlers = {
     room.loaded = true;
     room.dirty = true;
     fillGap(room);
-    // Unsent messages go again with the same id: the server stores each id once.
+    // Unsent messages, edits and deletions go again with the same id: the server applies each id once.
     for (const o of room.outbox) if (o.status === "pending") transmit(room, o);
+    for (const op of room.ops) transmitOp(room, op);
+    flushRead(room);
   },
 
   message(e) {
-    const room = state.rooms.get(e.room);
+    const room = stored(e);
     if (!room) return;
-    addMessages(room, [e]);
-    fillGap(room);
+    stoppedTyping(room, e.user);
     if (e.user === state.user && room.name === state.active) followLatest();
+  },
+
+  // Edits and deletions change the message they target (state.js, addEvents); they are not lines of their own.
+  edit: stored,
+  delete: stored,
+
+  typing(e) {
+    const room = state.rooms.get(e.room);
+    if (room && typeof e.user === "string") startedTyping(room, e.user, Date.now());
+  },
+
+  read(e) {
+    const room = state.rooms.get(e.room);
+    if (!room || !Number.isInteger(e.seq)) return;
+    readElsewhere(room, e.seq);
+    persist();
   },
 
   presence(e) {
@@ -90,10 +114,10 @@ const handlers = {
     if (e.event === "join") {
       if (room.members.has(e.user)) return;
       room.members.add(e.user);
-      room.notices.push({ afterSeq: room.maxSeq, text: `${e.user} joined`, time: new Date() });
+      room.notices.push({ afterSeq: room.maxSeen, text: `${e.user} joined`, time: new Date() });
     } else if (e.event === "leave") {
       if (!room.members.delete(e.user)) return;
-      room.notices.push({ afterSeq: room.maxSeq, text: `${e.user} left`, time: new Date() });
+      room.notices.push({ afterSeq: room.maxSeen, text: `${e.user} left`, time: new Date() });
     }
     room.dirty = true;
   },
@@ -109,7 +133,7 @@ const handlers = {
       if (list.length < PAGE || list[0]?.seq <= 1) room.oldestDone = true;
       room.dirty = true;
     }
-    addMessages(room, list);
+    addEvents(room, list);
     if (kind === "after") {
       room.gapInFlight = false;
       // A short page is the last one: nothing more exists up to knownSeq, so stop asking.
@@ -121,18 +145,22 @@ const handlers = {
   error(e) {
     if (typeof e.id === "string") {
       const found = findOutgoing(e.id, e.room);
-      if (found) {
+      if (found?.item) {
         sendFailed(found.room, found.item, e.code);
+        return;
+      }
+      if (found?.op) {
+        opFailed(found.room, found.op, e.code);
         return;
       }
     }
     const room = typeof e.room === "string" ? state.rooms.get(e.room) : soleJoiningRoom();
-    if (room && room.joining && !room.joined && (e.code === "bad_room" || e.code === "bad_request")) {
-      // A join refused: a name the server does not accept, or too many rooms at once.
+    if (room && room.joining && !room.joined && (e.code === "bad_room" || e.code === "bad_request" || e.code === "forbidden")) {
+      // A join refused: a name the server does not accept, too many rooms at once, or not allowed.
       removeRoom(room);
-      toast(e.code === "bad_room"
-        ? `Could not join #${room.name}: ${fmt.describeError(e)}`
-        : `Could not join #${room.name}. You may be in too many rooms at once; leave one first.`);
+      toast(e.code === "bad_request"
+        ? `Could not join #${room.name}. You may be in too many rooms at once; leave one first.`
+        : `Could not join #${room.name}: ${fmt.describeError(e)}`);
       return;
     }
     if (room && e.code === "not_joined") {
@@ -144,6 +172,15 @@ const handlers = {
     toast(fmt.describeError(e));
   },
 };
+
+/** A stored event (message, edit or delete) live: into the room, then fetch any gap before it. */
+function stored(e) {
+  const room = state.rooms.get(e.room);
+  if (!room) return null;
+  addEvents(room, [e]);
+  fillGap(room);
+  return room;
+}
 
 function handleEvent(e) {
   // Unknown events are ignored: the protocol only ever adds.
@@ -176,7 +213,7 @@ function fillGap(room) {
 
 export function loadOlder(room) {
   if (!room || !room.joined || room.olderInFlight || room.oldestDone) return;
-  const before = room.msgs.size ? room.oldestSeq : room.lastSeq + 1;
+  const before = room.seqs.size ? room.minSeen : room.lastSeq + 1;
   if (before <= 1) { room.oldestDone = true; room.dirty = true; return; }
   room.olderInFlight = true;
   room.historyQueue.push("before");
@@ -204,35 +241,47 @@ export function sendMessage(text) {
   const item = { id: fmt.newId(), text, time: new Date(), status: "pending", tries: 0 };
   room.outbox.push(item);
   room.dirty = true;
+  announceAgain(room);
   persist();
   followLatest();
   transmit(room, item);
   scheduleRender();
 }
 
-function transmit(room, item) {
-  const frame = { type: "send", room: room.name, text: item.text, id: item.id };
-  if (fmt.utf8Length(JSON.stringify(frame)) > MAX_FRAME) {
-    // The gateway would close the whole connection (1009) for a frame this big: refuse it here.
-    sendFailed(room, item, "too_large");
-    return;
-  }
+/** Sends a client frame that carries an `id`, unless it is too big; false when it is. */
+function sendWithId(room, frame) {
+  // The gateway would close the whole connection (1009) for a frame this big: refuse it here.
+  if (fmt.utf8Length(JSON.stringify(frame)) > MAX_FRAME) return false;
   // Not joined yet (connecting, reconnecting): it stays pending and goes out after `joined`.
   if (room.joined) connection.send(frame);
+  return true;
 }
 
-function sendFailed(room, item, code) {
-  if (code === "unavailable" && item.tries < UNAVAILABLE_RETRIES) {
-    // The message may or may not be stored: resending the same id is always safe.
-    item.tries++;
-    setTimeout(() => { if (room.outbox.includes(item) && item.status === "pending") transmit(room, item); }, 1000 * 2 ** item.tries);
-    return;
+function transmit(room, item) {
+  if (!sendWithId(room, { type: "send", room: room.name, text: item.text, id: item.id })) sendFailed(room, item, "too_large");
+}
+
+/**
+ * The answer to an `unavailable` or `not_joined` error, the same for a message, an edit or a delete:
+ * true when it is handled (resent later, or after joining again).
+ */
+function retryLater(room, entry, code, resend) {
+  if (code === "unavailable" && entry.tries < UNAVAILABLE_RETRIES) {
+    // It may or may not be stored: resending the same id is always safe.
+    entry.tries++;
+    setTimeout(resend, 1000 * 2 ** entry.tries);
+    return true;
   }
   if (code === "not_joined") {
     room.joined = false;
-    sendJoin(room); // the join's reply resends every pending message
-    return;
+    sendJoin(room); // the join's reply resends everything pending
+    return true;
   }
+  return false;
+}
+
+function sendFailed(room, item, code) {
+  if (retryLater(room, item, code, () => { if (room.outbox.includes(item) && item.status === "pending") transmit(room, item); })) return;
   item.status = "failed";
   item.code = code;
   item.error = fmt.describeSendError(code, state.maxTextBytes);
@@ -255,4 +304,63 @@ export function discard(room, item) {
   room.dirty = true;
   persist();
   scheduleRender();
+}
+
+// ---------------------------------------------------------------- edits, deletions, typing, read marks
+
+/** Edits one of the user's own messages; the page shows the new text until the server acknowledges it. */
+export function editMessage(room, seq, text) {
+  queueOp(room, { kind: "edit", id: fmt.newId(), target: seq, text, tries: 0 });
+}
+
+export function deleteMessage(room, seq) {
+  queueOp(room, { kind: "delete", id: fmt.newId(), target: seq, tries: 0 });
+}
+
+function queueOp(room, op) {
+  room.ops.push(op);
+  room.dirty = true;
+  persist();
+  transmitOp(room, op);
+  scheduleRender();
+}
+
+function transmitOp(room, op) {
+  const frame = op.kind === "edit"
+    ? { type: "edit", room: room.name, seq: op.target, text: op.text, id: op.id }
+    : { type: "delete", room: room.name, seq: op.target, id: op.id };
+  if (!sendWithId(room, frame)) opFailed(room, op, "too_large");
+}
+
+function opFailed(room, op, code) {
+  if (retryLater(room, op, code, () => { if (room.ops.includes(op)) transmitOp(room, op); })) return;
+  // Nothing to retry by hand: the message shows what the server holds again, and a notice says why.
+  room.ops.splice(room.ops.indexOf(op), 1);
+  room.dirty = true;
+  persist();
+  toast(fmt.describeOpError(op.kind, code, state.maxTextBytes));
+}
+
+/** The user is typing in the composer of `room`. */
+export function announceTyping(room) {
+  if (!room?.joined || !state.additions || !shouldAnnounce(room, Date.now())) return;
+  connection.send({ type: "typing", room: room.name });
+}
+
+/** The user has seen the latest of `room` (open, visible, at the bottom): raise the read mark. */
+export function sawLatest(room) {
+  if (markRead(room)) persist();
+  flushRead(room);
+}
+
+/** Tells the server the room's read mark, if it does not hold it yet; at most once a second per room. */
+function flushRead(room) {
+  if (!room.joined || !state.additions || room.readTimer) return;
+  const now = Date.now();
+  const due = readDue(room, now);
+  if (due?.waitMs) {
+    room.readTimer = setTimeout(() => { room.readTimer = 0; flushRead(room); }, due.waitMs);
+  } else if (due && connection.send({ type: "read", room: room.name, seq: due.seq })) {
+    readSent(room, due.seq, now);
+  }
 }

@@ -1,8 +1,11 @@
-// Everything on screen: the sidebar, header, timeline, members, status, toasts and layout. It reads
-// state.js and draws; what a click asks of the server goes through the actions app.js hands in.
+// Everything on screen: the sidebar, header, timeline (with the inline editor), typing indicator,
+// members, status, toasts and layout. It reads state.js and draws; what a click asks of the server
+// goes through the actions app.js hands in.
 import { describeClose } from "./connection.js";
 import * as fmt from "./format.js";
-import { persist, state } from "./state.js";
+import { pendingOp, persist, state } from "./state.js";
+import { nextExpiry, typingLabel, typingNames } from "./typing.js";
+import { badgeText, unreadCount } from "./unread.js";
 
 const GROUP_MS = 5 * 60 * 1000;
 
@@ -17,10 +20,11 @@ export const el = {
   timeline: $("timeline"), historyEdge: $("history-edge"), messages: $("messages"), emptyRoom: $("empty-room"), jump: $("jump"),
   composerForm: $("composer-form"), composer: $("composer"), send: $("send"), composerHint: $("composer-hint"),
   members: $("members"), memberList: $("member-list"), scrim: $("scrim"), toasts: $("toasts"),
+  typing: $("typing"), typingText: $("typing-text"),
 };
 
-/** What the timeline's buttons ask for; set once by app.js. */
-let actions = { retry() {}, discard() {}, loadOlder() {} };
+/** What the page asks of the server (protocol.js); set once by app.js. */
+let actions = { retry() {}, discard() {}, loadOlder() {}, sawLatest() {}, editMessage() {}, deleteMessage() {} };
 
 export function initRender(handlers) {
   actions = handlers;
@@ -28,6 +32,12 @@ export function initRender(handlers) {
 
 /** DOM nodes drawn for messages, outbox items and sidebar rooms, kept so a redraw reuses them. */
 const nodes = new WeakMap();
+
+/** The message being edited in place: {room, seq, draft}, or null. */
+let editing = null;
+
+/** Touch screens have no hover: a long press (contextmenu) shows a message's actions instead. */
+const noHover = window.matchMedia("(hover: none)");
 
 let renderQueued = false;
 let renderedRoom = null;
@@ -44,15 +54,14 @@ export function render() {
   if (!state.user) return;
   const room = state.rooms.get(state.active) ?? null;
   renderTimeline(room);
-  if (room && document.visibilityState === "visible" && isNearBottom() && room.readSeq < room.maxSeq) {
-    room.readSeq = room.maxSeq;
-    persist();
-  }
+  // Read means seen: the room is open, the page visible and the list at its newest message.
+  if (room && document.visibilityState === "visible" && isNearBottom()) actions.sawLatest(room);
   renderRooms();
   renderHeader(room);
+  renderTyping(room);
   renderMembers(room);
   renderStatus();
-  const unread = [...state.rooms.values()].reduce((n, r) => n + (r.name === state.active && document.visibilityState === "visible" ? 0 : r.unread(state.user)), 0);
+  const unread = [...state.rooms.values()].reduce((n, r) => n + shownUnread(r).count, 0);
   document.title = unread ? `(${unread}) OrleansChat` : room ? `#${room.name} · OrleansChat` : "OrleansChat";
   el.mobileUnread.hidden = !unread;
   if (room && !room.olderInFlight && !room.oldestDone && el.timeline.scrollHeight <= el.timeline.clientHeight + 200) {
@@ -60,34 +69,41 @@ export function render() {
   }
 }
 
+/** The room in view counts nothing while the page is visible: its messages are in front of the user. */
+function shownUnread(room) {
+  return room.name === state.active && document.visibilityState === "visible" ? { count: 0, more: false } : unreadCount(room, state.user);
+}
+
+function roomItem(room) {
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "room-item";
+  button.dataset.testid = "room";
+  button.dataset.room = room.name;
+  button.innerHTML = '<span class="room-hash" aria-hidden="true">#</span><span class="room-label"></span><span class="badge" data-testid="unread" hidden></span>';
+  button.querySelector(".room-label").textContent = room.name;
+  button.addEventListener("click", () => showRoom(room.name));
+  li.append(button);
+  return li;
+}
+
 function renderRooms() {
   el.roomsEmpty.hidden = state.rooms.size > 0;
   const items = [];
   for (const room of state.rooms.values()) {
-    let li = nodes.get(room);
-    if (!li) {
-      li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "room-item";
-      button.dataset.testid = "room";
-      button.dataset.room = room.name;
-      button.innerHTML = '<span class="room-hash" aria-hidden="true">#</span><span class="room-label"></span><span class="badge" hidden></span>';
-      button.querySelector(".room-label").textContent = room.name;
-      button.addEventListener("click", () => showRoom(room.name));
-      li.append(button);
-      nodes.set(room, li);
-    }
+    const li = nodeOf(room, "", () => roomItem(room));
     const button = li.firstChild;
     const active = room.name === state.active;
-    const unread = active && document.visibilityState === "visible" ? 0 : room.unread(state.user);
+    const unread = shownUnread(room);
+    const text = badgeText(unread);
     const badge = button.querySelector(".badge");
-    badge.hidden = unread === 0;
-    badge.textContent = unread > 99 ? "99+" : String(unread);
-    button.classList.toggle("has-unread", unread > 0);
+    badge.hidden = !text;
+    badge.textContent = text;
+    button.classList.toggle("has-unread", !!text);
     button.classList.toggle("active", active);
     if (active) button.setAttribute("aria-current", "page"); else button.removeAttribute("aria-current");
-    button.setAttribute("aria-label", `${room.name}${unread ? `, ${unread} unread` : ""}`);
+    button.setAttribute("aria-label", `${room.name}${text ? `, ${unread.more ? "more than " : ""}${unread.count} unread` : ""}`);
     items.push(li);
   }
   // Only re-insert when the order changed: moving a focused button would lose keyboard focus.
@@ -191,7 +207,7 @@ function renderTimeline(room) {
     while (n < notices.length && notices[n].afterSeq < seq) pushNotice(notices[n++]);
     const msg = room.msgs.get(seq);
     pushDay(msg.time);
-    const node = nodeOf(msg, messageNode);
+    const node = messageNode(room, msg);
     node.classList.toggle("grouped", isGrouped(prev, msg));
     nodes.push(node);
     prev = msg;
@@ -204,7 +220,7 @@ function renderTimeline(room) {
     nodes.push(node);
     prev = { user: state.user, time: item.time };
   }
-  el.messages.replaceChildren(...nodes);
+  reconcile(el.messages, nodes);
   room.dirty = false;
   renderedRoom = room;
   renderHistoryEdge();
@@ -226,9 +242,26 @@ export function renderHistoryEdge() {
     room.oldestDone && room.loaded ? `This is the beginning of #${room.name}.` : "";
 }
 
-function nodeOf(item, create) {
-  let node = nodes.get(item);
-  if (!node) nodes.set(item, node = create(item));
+/**
+ * Puts `list` into `parent` in order, removing what is gone and moving only what changed place: a
+ * node that stays where it was keeps keyboard focus (the inline editor, a message's menu).
+ */
+function reconcile(parent, list) {
+  const keep = new Set(list);
+  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
+  let cursor = parent.firstChild;
+  for (const node of list) {
+    if (node === cursor) cursor = cursor.nextSibling;
+    else parent.insertBefore(node, cursor);
+  }
+}
+
+/** The node drawn for `item`, drawn again by `create` when `key` (what it shows) changed. */
+function nodeOf(item, key, create) {
+  const cached = nodes.get(item);
+  if (cached?.key === key) return cached.node;
+  const node = create();
+  nodes.set(item, { key, node });
   return node;
 }
 
@@ -236,24 +269,148 @@ function isGrouped(prev, msg) {
   return !!prev && prev.user === msg.user && msg.time - prev.time < GROUP_MS;
 }
 
-function messageNode(msg) {
-  const li = document.createElement("li");
-  li.className = "msg";
-  li.dataset.testid = "message";
-  li.dataset.seq = String(msg.seq);
-  if (msg.user === state.user) li.classList.add("own");
-  fillMessage(li, msg.user, msg.text, msg.time);
-  return li;
+/** A stored message as it stands: its (edited) text, or the "message deleted" placeholder, or the editor. */
+function messageNode(room, msg) {
+  const own = msg.user === state.user;
+  const op = own && !msg.deleted ? pendingOp(room, msg.seq) : null;
+  if (msg.deleted && editing?.room === room.name && editing.seq === msg.seq) editing = null;
+  const isEditing = editing?.room === room.name && editing.seq === msg.seq;
+  return nodeOf(msg, `${msg.rev} ${op?.id} ${isEditing} ${state.additions}`, () => {
+    const li = h("li", own ? "msg own" : "msg");
+    li.dataset.testid = "message";
+    li.dataset.seq = String(msg.seq);
+    let bubble;
+    if (msg.deleted) {
+      // The text is not hidden but gone: the node is drawn anew without it.
+      li.classList.add("deleted");
+      bubble = h("div", "msg-text msg-deleted", "message deleted");
+      bubble.dataset.testid = "deleted";
+    } else if (isEditing) {
+      li.classList.add("editing");
+      bubble = editorNode(room, msg);
+    } else {
+      bubble = textBubble(op?.kind === "edit" ? op.text : msg.text);
+    }
+    const body = fillMessage(li, msg.user, msg.time, bubble);
+    if (msg.edited && !msg.deleted && !isEditing) {
+      const mark = h("span", "msg-edited", "edited");
+      mark.dataset.testid = "edited";
+      mark.title = `Edited ${fmt.formatFull(msg.editTime)}`;
+      body.append(mark);
+    }
+    if (op) {
+      li.classList.add("pending");
+      body.append(h("div", "msg-state", op.kind === "edit" ? "Saving…" : "Deleting…"));
+    }
+    if (own && !msg.deleted && !isEditing && op?.kind !== "delete" && state.additions) {
+      li.append(messageMenu(room, msg));
+      li.addEventListener("contextmenu", (e) => {
+        if (!noHover.matches) return;
+        e.preventDefault();
+        li.classList.toggle("show-actions");
+      });
+    }
+    return li;
+  });
 }
 
-function fillMessage(li, user, text, time) {
+const PENCIL = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 20h4L19 9l-4-4L4 16z"/><path d="M13.5 6.5l4 4"/></svg>';
+const TRASH = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3"/></svg>';
+
+/** Edit and Delete of one's own message: shown on hover, keyboard focus or a long press. */
+function messageMenu(room, msg) {
+  const menu = h("div", "msg-actions");
+  menu.setAttribute("role", "group");
+  menu.setAttribute("aria-label", "Message actions");
+  menu.append(
+    iconButton("message-edit", "Edit message", PENCIL, () => startEdit(room, msg)),
+    iconButton("message-delete", "Delete message", TRASH, () => actions.deleteMessage(room, msg.seq)));
+  return menu;
+}
+
+function iconButton(testid, label, svg, onClick) {
+  const b = h("button", "icon-btn msg-action");
+  b.type = "button";
+  b.dataset.testid = testid;
+  b.setAttribute("aria-label", label);
+  b.title = label;
+  b.innerHTML = svg; // a constant above, never text from the server
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+/** What the message shows now: the text of an edit still on its way, else the stored text. */
+function shownText(room, msg) {
+  const op = pendingOp(room, msg.seq);
+  return op?.kind === "edit" ? op.text : msg.text;
+}
+
+function startEdit(room, msg) {
+  editing = { room: room.name, seq: msg.seq, draft: shownText(room, msg) };
+  room.dirty = true;
+  render();
+  const input = el.messages.querySelector('[data-testid="edit-input"]');
+  if (!input) return;
+  input.focus();
+  input.setSelectionRange(input.value.length, input.value.length);
+  sizeEditor(input);
+}
+
+/** Closes the editor; with `save`, sends the new text if there is one and it changed. */
+function endEdit(room, msg, save) {
+  const text = editing?.draft ?? "";
+  editing = null;
+  room.dirty = true;
+  if (save && text.trim() && text !== shownText(room, msg)) actions.editMessage(room, msg.seq, text);
+  render();
+  // Back to where the user was: the message's own Edit button (or the composer if it has none now).
+  const button = el.messages.querySelector(`[data-seq="${msg.seq}"] [data-testid="message-edit"]`);
+  (button ?? el.composer).focus();
+}
+
+function editorNode(room, msg) {
+  const form = h("form", "msg-edit");
+  const input = h("textarea", "edit-input");
+  input.dataset.testid = "edit-input";
+  input.rows = 1;
+  input.value = editing.draft;
+  input.setAttribute("aria-label", "Edit message");
+  input.addEventListener("input", () => { editing.draft = input.value; sizeEditor(input); });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      e.stopPropagation();
+      endEdit(room, msg, false);
+    } else if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      endEdit(room, msg, true);
+    }
+  });
+  form.addEventListener("submit", (e) => { e.preventDefault(); endEdit(room, msg, true); });
+  const hint = h("div", "msg-edit-hint");
+  hint.append(h("span", "muted", "Enter to save, Esc to cancel"),
+    actionButton("Save", () => endEdit(room, msg, true)), actionButton("Cancel", () => endEdit(room, msg, false)));
+  form.append(input, hint);
+  return form;
+}
+
+function sizeEditor(input) {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+}
+
+function textBubble(text) {
+  const bubble = h("div", "msg-text");
+  fmt.appendLinkified(bubble, text);
+  return bubble;
+}
+
+function fillMessage(li, user, time, bubble) {
   const when = h("time", "", fmt.formatTime(time));
   when.dateTime = time.toISOString();
   when.title = fmt.formatFull(time);
   const head = h("div", "msg-head");
   head.append(h("span", "msg-user", user), " ", when);
-  const bubble = h("div", "msg-text");
-  fmt.appendLinkified(bubble, text);
   const body = h("div", "msg-body");
   body.append(head, bubble);
   li.append(avatarNode(user, "avatar"), body);
@@ -276,12 +433,12 @@ function avatarNode(name, className) {
 }
 
 function outgoingNode(room, item) {
-  const li = nodeOf(item, () => document.createElement("li"));
+  const li = nodeOf(item, "", () => document.createElement("li"));
   li.replaceChildren();
   li.className = `msg own ${item.status}`;
   li.dataset.testid = "message";
   li.dataset.id = item.id;
-  const body = fillMessage(li, state.user, item.text, item.time);
+  const body = fillMessage(li, state.user, item.time, textBubble(item.text));
   const status = document.createElement("div");
   status.className = "msg-state";
   if (item.status === "pending") {
@@ -319,7 +476,22 @@ export function paintAvatar(node, name) {
 export function updateJump() {
   el.jump.hidden = el.timeline.scrollHeight - el.timeline.scrollTop - el.timeline.clientHeight < 400;
   const room = state.rooms.get(state.active);
-  el.jump.textContent = room && room.unread(state.user) > 0 ? "New messages ↓" : "Jump to latest ↓";
+  el.jump.textContent = room && unreadCount(room, state.user).count > 0 ? "New messages ↓" : "Jump to latest ↓";
+}
+
+let typingTimer = 0;
+
+/** "alice is typing…" under the list of the room in view; drawn again when the next name runs out. */
+function renderTyping(room) {
+  const now = Date.now();
+  const names = room ? typingNames(room, now) : [];
+  const text = typingLabel(names);
+  // Only a real change touches the live region, so a screen reader does not repeat it.
+  if (el.typingText.textContent !== text) el.typingText.textContent = text;
+  el.typing.classList.toggle("active", names.length > 0);
+  clearTimeout(typingTimer);
+  const next = room ? nextExpiry(room) : null;
+  if (next !== null) typingTimer = setTimeout(scheduleRender, Math.max(0, next - now) + 50);
 }
 
 let toastId = 0;
@@ -373,6 +545,7 @@ export function showRoom(name) {
     el.composer.value = next?.draft ?? "";
     autosize();
     renderedRoom = null;
+    editing = null;
   }
   state.active = name;
   closeDrawers();

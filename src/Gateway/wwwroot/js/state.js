@@ -1,10 +1,16 @@
-// What the page knows: the signed-in user, the joined rooms, each room's stored events and what the
-// user asked for that the server has not acknowledged yet. No DOM and no socket in here.
+// What the page knows: the signed-in user, the joined rooms, each room's stored events (messages with
+// their edits and deletions applied) and what the user asked for that the server has not acknowledged
+// yet. No DOM and no socket in here.
 import * as fmt from "./format.js";
 import * as store from "./store.js";
 
-/** @typedef {{seq:number,user:string,text:string,time:Date,id:string}} Msg */
+/**
+ * A stored message as it stands now. `rev` rises with every change, so the page knows to redraw it.
+ * @typedef {{seq:number,user:string,text:string,time:Date,id:string,edited:boolean,editSeq:number,editTime?:Date,deleted:boolean,rev:number}} Msg
+ */
 /** @typedef {{id:string,text:string,time:Date,status:"pending"|"failed",error?:string,code?:string,tries:number}} Outgoing */
+/** An edit or delete of one's own message, not acknowledged yet. @typedef {{kind:"edit"|"delete",id:string,target:number,text?:string,tries:number}} Op */
+/** An edit or delete whose target message is not loaded yet. @typedef {{edit?:object,deleted?:boolean}} PendingMod */
 
 export const state = {
   user: null,
@@ -13,6 +19,9 @@ export const state = {
   active: null,
   connection: { state: "idle" },
   maxTextBytes: 4096,
+  // The gateway speaks the additions to version 1 (edit, delete, typing, read): its `joined` carries
+  // `read`. Until one does, the page sends none of those frames (an older gateway would refuse them).
+  additions: false,
 };
 
 export class Room {
@@ -24,8 +33,13 @@ export class Room {
     this.loaded = false;        // had a `joined` reply in this page's life: rejoin with `since`
     /** @type {Map<number, Msg>} */
     this.msgs = new Map();
+    this.seqs = new Set();      // the seq of every stored event loaded: messages, edits and deletions
+    /** @type {Map<number, PendingMod>} by target seq */
+    this.pendingMods = new Map();
+    this.minSeen = Infinity;    // the lowest and highest seq in `seqs`
+    this.maxSeen = 0;
     this.knownSeq = 0;          // the highest seq the server told us exists
-    this.lastSeq = 0;           // every message up to here (from the first one loaded) is in `msgs`
+    this.lastSeq = 0;           // every stored event up to here (from the first one loaded) is in `seqs`
     this.oldestDone = false;    // the first message of the room is loaded
     this.olderInFlight = false;
     this.gapInFlight = false;
@@ -34,73 +48,127 @@ export class Room {
     this.notices = [];          // join/leave notices, each anchored after a seq
     /** @type {Outgoing[]} */
     this.outbox = [];
-    this.readSeq = readSeq;     // unread = messages from others above this
+    /** @type {Op[]} */
+    this.ops = [];
+    this.readSeq = readSeq;     // read up to here (stored on the server or read on this page): see unread.js
+    this.readSent = 0;          // the highest read seq the server is known to hold (sent or received)
+    this.readSentAt = 0;
+    this.readTimer = 0;
+    /** @type {Map<string, number>} user → when their indicator goes out (ms); see typing.js */
+    this.typing = new Map();
+    this.typingSentAt = 0;
     this.dirty = true;          // the timeline needs drawing again
     this.prepended = false;     // older messages came in above: keep the reader's place
     this.scrollFromBottom = 0;
     this.draft = "";
   }
 
-  get oldestSeq() {
-    let min = Infinity;
-    for (const seq of this.msgs.keys()) if (seq < min) min = seq;
-    return min;
-  }
-
-  get maxSeq() {
-    let max = 0;
-    for (const seq of this.msgs.keys()) if (seq > max) max = seq;
-    return max;
-  }
-
-  unread(user) {
-    let n = 0;
-    for (const m of this.msgs.values()) if (m.seq > this.readSeq && m.user !== user) n++;
-    return n;
-  }
-
-  /** Forgets every stored message: the server's seq went backwards (its store was reset). */
+  /** Forgets every stored event: the server's seq went backwards (its store was reset). */
   reset(seq) {
     this.msgs = new Map();
-    this.knownSeq = this.lastSeq = 0;
+    this.seqs = new Set();
+    this.pendingMods = new Map();
+    this.minSeen = Infinity;
+    this.knownSeq = this.lastSeq = this.maxSeen = 0;
     this.loaded = this.oldestDone = false;
     this.notices = [];
     this.readSeq = Math.min(this.readSeq, seq);
+    this.readSent = Math.min(this.readSent, seq);
     this.dirty = true;
   }
 }
 
-function toMsg(m) {
-  return { seq: m.seq, user: String(m.user), text: String(m.text), time: new Date(m.time), id: m.id };
-}
-
-/** Adds stored messages (deduplicated by seq) and moves `lastSeq` over every contiguous one. */
-export function addMessages(room, list) {
-  for (const m of list ?? []) {
-    if (!Number.isInteger(m?.seq) || room.msgs.has(m.seq)) continue;
-    room.msgs.set(m.seq, toMsg(m));
-    if (m.seq > room.knownSeq) room.knownSeq = m.seq;
-    if (m.user === state.user) removeOutgoing(room, m.id);
+/**
+ * Adds stored events, live or from any page of history in any order, deduplicated by seq, and moves
+ * `lastSeq` over every contiguous one. This is the one place where a `message`, `edit` or `delete`
+ * changes what the room shows; the events themselves are never shown as lines of their own.
+ */
+export function addEvents(room, list) {
+  for (const e of list ?? []) {
+    if (!Number.isInteger(e?.seq) || room.seqs.has(e.seq)) continue;
+    room.seqs.add(e.seq);
+    if (e.seq < room.minSeen) room.minSeen = e.seq;
+    if (e.seq > room.maxSeen) room.maxSeen = e.seq;
+    if (e.seq > room.knownSeq) room.knownSeq = e.seq;
+    switch (e.type ?? "message") {
+      case "message": addMessage(room, e); break;
+      case "edit": case "delete": modify(room, e); break;
+      default: break; // a kind of stored event this page does not know: it still counts for seq
+    }
+    if (e.user === state.user && typeof e.id === "string") settle(room, e.id);
     room.dirty = true;
   }
-  while (room.msgs.has(room.lastSeq + 1)) room.lastSeq++;
+  while (room.seqs.has(room.lastSeq + 1)) room.lastSeq++;
 }
 
-function removeOutgoing(room, id) {
+function addMessage(room, e) {
+  /** @type {Msg} */
+  const msg = { seq: e.seq, user: String(e.user), text: String(e.text), time: new Date(e.time), id: e.id, edited: false, editSeq: 0, deleted: false, rev: 0 };
+  room.msgs.set(e.seq, msg);
+  // Its edits and deletion may have come first (live, by `since` recovery, or in a newer page).
+  const pending = room.pendingMods.get(e.seq);
+  if (pending) {
+    room.pendingMods.delete(e.seq);
+    if (pending.edit) applyEdit(msg, pending.edit);
+    if (pending.deleted) applyDelete(msg);
+  }
+}
+
+function modify(room, e) {
+  if (!Number.isInteger(e.target)) return;
+  const msg = room.msgs.get(e.target);
+  if (msg) {
+    if (e.type === "delete") applyDelete(msg); else applyEdit(msg, e);
+    return;
+  }
+  // The message is in a page not loaded yet: keep the newest edit and any deletion until it comes.
+  const pending = room.pendingMods.get(e.target) ?? {};
+  if (e.type === "delete") pending.deleted = true;
+  else if (!pending.edit || e.seq > pending.edit.seq) pending.edit = e;
+  room.pendingMods.set(e.target, pending);
+}
+
+/** An edit counts only if it is newer than the one shown; a deleted message stays deleted. */
+function applyEdit(msg, e) {
+  if (msg.deleted || e.seq <= msg.editSeq) return;
+  msg.text = String(e.text);
+  msg.edited = true;
+  msg.editSeq = e.seq;
+  msg.editTime = new Date(e.time);
+  msg.rev++;
+}
+
+function applyDelete(msg) {
+  if (msg.deleted) return;
+  msg.deleted = true;
+  msg.text = ""; // gone from memory too, not only from the page
+  msg.rev++;
+}
+
+/** The server acknowledged one of ours (a message, edit or delete): it is no longer pending. */
+function settle(room, id) {
   const i = room.outbox.findIndex((o) => o.id === id);
-  if (i >= 0) {
-    room.outbox.splice(i, 1);
-    room.dirty = true;
-    persist();
-  }
+  if (i >= 0) room.outbox.splice(i, 1);
+  const j = room.ops.findIndex((o) => o.id === id);
+  if (j >= 0) room.ops.splice(j, 1);
+  if (i >= 0 || j >= 0) persist();
 }
 
+/** The unsent message, edit or delete an error with this id answers. */
 export function findOutgoing(id, roomName) {
   const rooms = roomName && state.rooms.has(roomName) ? [state.rooms.get(roomName)] : state.rooms.values();
   for (const room of rooms) {
     const item = room.outbox.find((o) => o.id === id);
     if (item) return { room, item };
+    const op = room.ops.find((o) => o.id === id);
+    if (op) return { room, op };
   }
+  return null;
+}
+
+/** The newest unacknowledged edit or delete of message `seq`, which the page shows ahead of the server. */
+export function pendingOp(room, seq) {
+  for (let i = room.ops.length - 1; i >= 0; i--) if (room.ops[i].target === seq) return room.ops[i];
   return null;
 }
 
@@ -120,9 +188,13 @@ export function persist() {
       outbox[room.name] = room.outbox.map((o) => ({ id: o.id, text: o.text, time: o.time.toISOString(), failed: o.status === "failed" ? o.code : undefined }));
     }
   }
+  const ops = {};
+  for (const room of state.rooms.values()) {
+    if (room.ops.length) ops[room.name] = room.ops.map(({ kind, id, target, text }) => ({ kind, id, target, text }));
+  }
   const read = {};
   for (const room of state.rooms.values()) read[room.name] = room.readSeq;
-  store.saveUserData(state.user, { rooms: [...state.rooms.keys()], active: state.active, read, outbox });
+  store.saveUserData(state.user, { rooms: [...state.rooms.keys()], active: state.active, read, outbox, ops });
 }
 
 /** Signs `name` in: the rooms, room in view, read marks and unsent messages saved on this device. */
@@ -140,6 +212,11 @@ export function load(name) {
         id: o.id, text: o.text, time: new Date(o.time), tries: 0,
         status: o.failed ? "failed" : "pending", code: o.failed, error: o.failed ? fmt.describeSendError(o.failed, state.maxTextBytes) : undefined,
       });
+    }
+    for (const o of Array.isArray(data.ops[roomName]) ? data.ops[roomName] : []) {
+      if ((o?.kind !== "edit" && o?.kind !== "delete") || typeof o.id !== "string" || !Number.isInteger(o.target)) continue;
+      if (o.kind === "edit" && typeof o.text !== "string") continue;
+      room.ops.push({ kind: o.kind, id: o.id, target: o.target, text: o.text, tries: 0 });
     }
     state.rooms.set(roomName, room);
   }

@@ -1,5 +1,6 @@
 // What survives a reload, per user: joined rooms (in sidebar order), the room in view, the last seq
-// read per room (for unread counts) and unsent messages (resent with the same id, so never doubled).
+// read per room (for unread counts) and unsent messages, edits and deletions (resent with the same
+// id, so never applied twice).
 
 const USER_KEY = "orleanschat.user";
 const dataKey = (user) => `orleanschat.v1.${user}`;
@@ -22,7 +23,7 @@ export function saveUserName(name) {
   else write(USER_KEY, name);
 }
 
-/** @returns {{rooms: string[], active: string|null, read: Record<string, number>, outbox: Record<string, {id: string, text: string, time: string, failed?: string}[]>}} */
+/** @returns {{rooms: string[], active: string|null, read: Record<string, number>, outbox: Record<string, {id: string, text: string, time: string, failed?: string}[]>, ops: Record<string, {kind: string, id: string, target: number, text?: string}[]>}} */
 export function loadUserData(user) {
   const data = read(dataKey(user)) ?? {};
   return {
@@ -30,6 +31,7 @@ export function loadUserData(user) {
     active: typeof data.active === "string" ? data.active : null,
     read: data.read && typeof data.read === "object" ? data.read : {},
     outbox: data.outbox && typeof data.outbox === "object" ? data.outbox : {},
+    ops: data.ops && typeof data.ops === "object" ? data.ops : {},
   };
 }
 

@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace OrleansChat.Browser.Tests;
+
+/// <summary>Editing and deleting one's own messages, "is typing…" and read marks (protocol.md, "Additions to
+/// version 1"): against the real gateways and silo, and against a scripted gateway where the order of events
+/// matters.</summary>
+[Collection(BrowserCollection.Name)]
+public sealed class EditTypingReadTests(ChatClusterFixture cluster)
+{
+    [Fact]
+    public async Task EditsAndDeletionsReachTheOtherGatewayAndHistory()
+    {
+        await using var alice = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlA, "alice", "release-plan");
+        await using var bob = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlB, "bob", "release-plan");
+        await alice.SayAsync("The release train leaves from platform nine.");
+        await alice.SayAsync("Ignore this: wrong room, sorry");
+        await Expect(bob.Message("wrong room")).ToHaveCountAsync(1);
+
+        // Escape leaves the message as it was; nothing is sent.
+        var first = alice.MessageAt(await alice.SeqOfAsync("platform nine"));
+        await first.GetByTestId("message-edit").ClickAsync();
+        await first.GetByTestId("edit-input").FillAsync("never saved");
+        await first.GetByTestId("edit-input").PressAsync("Escape");
+        await Expect(first.GetByTestId("edit-input")).ToHaveCountAsync(0);
+        await Expect(first.Locator(".msg-text")).ToHaveTextAsync("The release train leaves from platform nine.");
+
+        await alice.EditAsync("platform nine", "The release train leaves from platform ten.");
+        await alice.DeleteAsync("wrong room");
+
+        foreach (var user in new[] { bob, alice })
+        {
+            await ExpectEditedAndDeletedAsync(user);
+        }
+
+        // A page opened afterwards gets the same from history.
+        await using var carol = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlA, "carol", "release-plan");
+        await ExpectEditedAndDeletedAsync(carol);
+
+        // Edited, deleted and "is typing…" on one page.
+        await alice.Composer.FillAsync("One more thing");
+        await Expect(bob.Typing).ToHaveTextAsync("alice is typing…");
+        await SaveScreenshotAsync(bob.Page, "edit-delete-typing.png");
+    }
+
+    private static async Task ExpectEditedAndDeletedAsync(ChatUser user)
+    {
+        // Edit and delete events are not lines of their own: two messages, changed in place.
+        await Expect(user.Messages).ToHaveCountAsync(2);
+        var edited = user.Messages.First;
+        await Expect(edited.Locator(".msg-text")).ToHaveTextAsync("The release train leaves from platform ten.");
+        await Expect(edited.GetByTestId("edited")).ToBeVisibleAsync();
+        var deleted = user.Messages.Last;
+        await Expect(deleted.GetByTestId("deleted")).ToHaveTextAsync("message deleted");
+        await Expect(deleted.GetByTestId("message-edit")).ToHaveCountAsync(0);
+        // Removed, not hidden: the old texts are nowhere in the document.
+        var html = await user.Page.ContentAsync();
+        Assert.DoesNotContain("wrong room", html);
+        Assert.DoesNotContain("platform nine", html);
+    }
+
+    [Fact]
+    public async Task TypingShowsWhoTypesUntilTheirMessageOrSixSeconds()
+    {
+        await using var alice = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlA, "alice", "standup");
+        await using var bob = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlB, "bob", "standup");
+        await using var carol = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlA, "carol", "standup");
+
+        // Typing and stopping: the indicator goes by itself about 6 s after the last `typing`.
+        await alice.Composer.FillAsync("Yesterday I");
+        await Expect(bob.Typing).ToHaveTextAsync("alice is typing…");
+        var shown = Stopwatch.StartNew();
+        await Expect(alice.Typing).Not.ToContainTextAsync("alice"); // never one's own name
+        await Expect(bob.Typing).Not.ToContainTextAsync("typing", new() { Timeout = 10_000 });
+        Assert.InRange(shown.Elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(10));
+
+        // Two at once; a message clears its sender at once, and only its sender.
+        await alice.Composer.FillAsync("Yesterday I fixed the flaky test.");
+        await carol.Composer.FillAsync("Me: reviews");
+        await Expect(bob.Typing).ToHaveTextAsync("alice and carol are typing…");
+        await alice.Composer.PressAsync("Enter");
+        await Expect(bob.Message("flaky test")).ToHaveCountAsync(1);
+        await Expect(bob.Typing).ToHaveTextAsync("carol is typing…", new() { Timeout = 2_000 });
+        await carol.Composer.PressAsync("Enter");
+        await Expect(bob.Message("Me: reviews")).ToHaveCountAsync(1);
+        await Expect(bob.Typing).Not.ToContainTextAsync("typing", new() { Timeout = 2_000 });
+    }
+
+    [Fact]
+    public async Task ReadingInOneTabClearsTheUnreadCountInTheOthers()
+    {
+        await using var tab1 = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlA, "alice", "unread-x");
+        await tab1.JoinAsync("unread-y");
+        // The same browser profile and origin: the second tab signs in as alice with both rooms, Y in view.
+        await using var tab2 = await tab1.OpenTabAsync(cluster.UrlA);
+        await Expect(tab2.Room("unread-y")).ToHaveAttributeAsync("aria-current", "page");
+        await Expect(tab2.Page.Locator("#room-sub")).ToContainTextAsync("member");
+
+        await using var bob = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlB, "bob", "unread-x");
+        await bob.SayAsync("Can someone look at the build?");
+        foreach (var tab in new[] { tab1, tab2 })
+        {
+            await Expect(tab.Unread("unread-x")).ToHaveTextAsync("1");
+            await Expect(tab.Unread("unread-y")).ToBeHiddenAsync();
+        }
+
+        await tab1.Room("unread-x").ClickAsync();
+        await Expect(tab1.Message("look at the build")).ToBeVisibleAsync();
+        await Expect(tab1.Unread("unread-x")).ToBeHiddenAsync();
+        // Tab 2 still shows room Y: only the server's `read` event can clear its count.
+        await Expect(tab2.Unread("unread-x")).ToBeHiddenAsync();
+        await Expect(tab2.Room("unread-y")).ToHaveAttributeAsync("aria-current", "page");
+
+        // Another device of alice's that never saw room X (nothing saved about it) counts from the read mark
+        // the server stored: the next message makes 1, not 2.
+        await using var phone = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlB, "alice", "unread-y");
+        await phone.Page.EvaluateAsync("""
+            () => {
+              const key = "orleanschat.v1.alice";
+              const saved = JSON.parse(localStorage.getItem(key));
+              saved.rooms.push("unread-x");
+              localStorage.setItem(key, JSON.stringify(saved));
+            }
+            """);
+        await phone.Page.ReloadAsync();
+        await Expect(phone.Status).ToHaveAttributeAsync("data-state", "online");
+        await Expect(phone.Room("unread-y")).ToHaveAttributeAsync("aria-current", "page");
+        await bob.SayAsync("Never mind, it is green.");
+        await Expect(phone.Unread("unread-x")).ToHaveTextAsync("1");
+        await Expect(tab2.Unread("unread-x")).ToHaveTextAsync("1");
+    }
+
+    [Fact]
+    public async Task EditsAndDeletionsApplyWhicheverOrderThePagesArriveIn()
+    {
+        ScriptedGateway gateway = null!;
+        await using var zoe = await ChatUser.SignInAsync(cluster.Browser, cluster.UrlA, "zoe", async context => gateway = await ScriptedGateway.RouteAsync(context, "scripted"));
+        // 60 stored events. The join brings 11..60: the deletion of 2 and the last edit of 1 come before
+        // their messages, which arrive with the older page 1..10 together with an older edit of each.
+        gateway.Store("message", "zoe", "first draft");
+        gateway.Store("message", "ann", "to be deleted");
+        gateway.Store("message", "ann", "filler 3");
+        gateway.Store("edit", "ann", "edited before its deletion", target: 2);
+        for (var seq = 5; seq <= 9; seq++)
+        {
+            gateway.Store("message", "ann", $"filler {seq}");
+        }
+
+        gateway.Store("edit", "zoe", "second draft", target: 1);
+        gateway.Store("delete", "ann", target: 2);
+        for (var seq = 12; seq <= 58; seq++)
+        {
+            gateway.Store("message", "ann", $"filler {seq}");
+        }
+
+        gateway.Store("edit", "zoe", "final draft", target: 1);
+        gateway.Store("message", "ann", "filler 60");
+
+        await zoe.JoinAsync("scripted");
+        await Expect(zoe.Messages).ToHaveCountAsync(48);
+        await zoe.Page.Locator("#timeline").EvaluateAsync("t => t.scrollTop = 0");
+        await Expect(zoe.Messages).ToHaveCountAsync(56);
+        await Expect(zoe.MessageAt(1).Locator(".msg-text")).ToHaveTextAsync("final draft");
+        await Expect(zoe.MessageAt(1).GetByTestId("edited")).ToBeVisibleAsync();
+        await Expect(zoe.MessageAt(2).GetByTestId("deleted")).ToBeVisibleAsync();
+        var html = await zoe.Page.ContentAsync();
+        foreach (var gone in new[] { "to be deleted", "edited before its deletion", "first draft", "second draft" })
+        {
+            Assert.DoesNotContain(gone, html);
+        }
+
+        foreach (var seq in new[] { 4, 10, 11, 59 })
+        {
+            await Expect(zoe.MessageAt(seq)).ToHaveCountAsync(0);
+        }
+
+        // Live, and a read mark for what the page showed at the bottom when it joined.
+        gateway.Push("edit", "ann", "filler 3, fixed", target: 3);
+        await Expect(zoe.MessageAt(3).Locator(".msg-text")).ToHaveTextAsync("filler 3, fixed");
+        await Expect(zoe.MessageAt(3).GetByTestId("edited")).ToBeVisibleAsync();
+        Assert.Equal(60, gateway.ReadSeq);
+    }
+
+    [Fact]
+    public async Task AnUnansweredEditIsResentWithItsIdAndRefusalsAreNotices()
+    {
+        ScriptedGateway gateway = null!;
+        await using var zoe = await ChatUser.SignInAsync(cluster.Browser, cluster.UrlA, "zoe", async context => gateway = await ScriptedGateway.RouteAsync(context, "scripted"));
+        gateway.Store("message", "zoe", "helo world");
+        gateway.Store("message", "zoe", "a second one");
+        await zoe.JoinAsync("scripted");
+
+        // The gateway goes away before it answers: the page keeps showing the edit as saving, and sends it
+        // again with the same id once it is back.
+        gateway.Answer = _ => "";
+        var message = zoe.MessageAt(1);
+        await message.GetByTestId("message-edit").ClickAsync();
+        await message.GetByTestId("edit-input").FillAsync("hello world");
+        await message.GetByTestId("edit-input").PressAsync("Enter");
+        await Expect(message.Locator(".msg-text")).ToHaveTextAsync("hello world");
+        await Expect(message.Locator(".msg-state")).ToHaveTextAsync("Saving…");
+        gateway.Answer = _ => null;
+        await gateway.DropAsync();
+        await Expect(message.GetByTestId("edited")).ToBeVisibleAsync();
+        await Expect(message).Not.ToHaveClassAsync(new Regex(@"\bpending\b"));
+        var edits = gateway.Received("edit");
+        Assert.Equal(2, edits.Count);
+        Assert.Equal((string?)edits[0]["id"], (string?)edits[1]["id"]);
+        Assert.Equal(1, (int?)edits[1]["seq"]);
+
+        // Refusals: a polite notice, and the message shows what the server holds.
+        gateway.Answer = frame => (string?)frame["type"] == "delete" ? "not_found" : "forbidden";
+        var second = zoe.MessageAt(2);
+        await second.GetByTestId("message-delete").ClickAsync();
+        await Expect(zoe.Page.Locator(".toast").Last).ToContainTextAsync("no longer there");
+        await Expect(second.Locator(".msg-text")).ToHaveTextAsync("a second one");
+        await second.GetByTestId("message-edit").ClickAsync();
+        await second.GetByTestId("edit-input").FillAsync("changed");
+        await second.GetByTestId("edit-input").PressAsync("Enter");
+        await Expect(zoe.Page.Locator(".toast").Last).ToContainTextAsync("only change your own messages");
+        await Expect(second.Locator(".msg-text")).ToHaveTextAsync("a second one");
+        Assert.NotEqual((string?)gateway.Received("edit")[^1]["id"], (string?)edits[0]["id"]);
+    }
+
+    private static Task SaveScreenshotAsync(IPage page, string name) => ChatTests.SaveScreenshotAsync(page, name);
+}
