@@ -2,7 +2,18 @@ using System.Collections.Immutable;
 
 namespace OrleansChat.Grains.Interfaces;
 
-/// <summary>A stored chat message. <see cref="ClientId"/> is the id the sender chose (used for dedupe).</summary>
+/// <summary>What a stored event of a room's log is: a message, or an edit or a deletion of one.</summary>
+[GenerateSerializer, Alias("OrleansChat.ChatEventKind")]
+public enum ChatEventKind : byte
+{
+    Message = 0,
+    Edit = 1,
+    Delete = 2,
+}
+
+/// <summary>One stored event of a room's log, numbered by <see cref="Seq"/>: a message, or (by <see cref="Kind"/>)
+/// an edit or a deletion of the message <see cref="Target"/> (0 for a message). <see cref="ClientId"/> is the id the
+/// sender chose (used for dedupe, one namespace per user and room for all kinds). A deletion's text is empty.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.ChatMessage")]
 public sealed record ChatMessage(
     [property: Id(0)] string Room,
@@ -10,7 +21,16 @@ public sealed record ChatMessage(
     [property: Id(2)] string User,
     [property: Id(3)] string Text,
     [property: Id(4)] DateTime Time,
-    [property: Id(5)] string ClientId);
+    [property: Id(5)] string ClientId,
+    [property: Id(6)] ChatEventKind Kind = ChatEventKind.Message,
+    [property: Id(7)] long Target = 0);
+
+/// <summary>A user's read seq in a room rose. <see cref="OriginConnection"/> sent it: it is not told.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.ReadChange")]
+public sealed record ReadChange(
+    [property: Id(0)] string User,
+    [property: Id(1)] long Seq,
+    [property: Id(2)] string? OriginConnection);
 
 /// <summary>Presence change of a user in a room. <see cref="OriginConnection"/> is the connection whose
 /// join or leave caused it (the gateway does not echo the event to that connection); null when the
@@ -21,12 +41,16 @@ public sealed record PresenceChange(
     [property: Id(1)] bool Joined,
     [property: Id(2)] string? OriginConnection);
 
-/// <summary>Events of one room sent to one gateway in one call: messages in seq order, then presence.</summary>
+/// <summary>Events of one room sent to one gateway in one call: stored events in seq order, then presence, then
+/// the lossy ones: users typing (not stored, dropped first when the gateway is behind) and read changes for the
+/// gateway's connections of those users. An older sender may leave the last two out: read them as empty.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.RoomEvents")]
 public sealed record RoomEvents(
     [property: Id(0)] string Room,
     [property: Id(1)] ImmutableArray<ChatMessage> Messages,
-    [property: Id(2)] ImmutableArray<PresenceChange> Presence);
+    [property: Id(2)] ImmutableArray<PresenceChange> Presence,
+    [property: Id(3)] ImmutableArray<string> Typing,
+    [property: Id(4)] ImmutableArray<ReadChange> Reads);
 
 /// <summary>The connections one gateway holds in a room, per user. Sent on every subscription renewal so a
 /// re-activated grain (silo loss, idle collection) recovers presence without anyone rejoining.</summary>
@@ -64,7 +88,8 @@ public sealed record JoinResult(
     [property: Id(2)] ImmutableArray<string> Members,
     [property: Id(3)] ImmutableArray<ChatMessage> History,
     [property: Id(4)] bool More,
-    [property: Id(5)] bool GatewaySubscribed);
+    [property: Id(5)] bool GatewaySubscribed,
+    [property: Id(6)] long Read = 0);
 
 [GenerateSerializer, Immutable, Alias("OrleansChat.LeaveRequest")]
 public sealed record LeaveRequest(
@@ -72,18 +97,38 @@ public sealed record LeaveRequest(
     [property: Id(1)] string GatewayId,
     [property: Id(2)] string ConnectionId);
 
+/// <summary>A post: a message, or (by <see cref="Kind"/>) an edit or a deletion of the user's own message
+/// <see cref="Target"/> (a deletion's text is empty).</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.PostRequest")]
 public sealed record PostRequest(
     [property: Id(0)] string User,
     [property: Id(1)] string ClientId,
     [property: Id(2)] string Text,
-    [property: Id(3)] string? GatewayId);
+    [property: Id(3)] string? GatewayId,
+    [property: Id(4)] ChatEventKind Kind = ChatEventKind.Message,
+    [property: Id(5)] long Target = 0);
 
 /// <summary>One post of a <see cref="PostBatchRequest"/>.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.PostItem")]
 public sealed record PostItem(
     [property: Id(0)] string ClientId,
-    [property: Id(1)] string Text);
+    [property: Id(1)] string Text,
+    [property: Id(2)] ChatEventKind Kind = ChatEventKind.Message,
+    [property: Id(3)] long Target = 0);
+
+/// <summary>A user typing in a room, sent by the gateway of the typing connection (which tells its own members).</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.TypingRequest")]
+public sealed record TypingRequest(
+    [property: Id(0)] string User,
+    [property: Id(1)] string GatewayId);
+
+/// <summary>A connection's <c>read</c>: the user read the room up to <see cref="Seq"/>.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.ReadRequest")]
+public sealed record ReadRequest(
+    [property: Id(0)] string User,
+    [property: Id(1)] long Seq,
+    [property: Id(2)] string GatewayId,
+    [property: Id(3)] string ConnectionId);
 
 /// <summary>Several posts of one connection, in the order it sent them: they take seqs in this order.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.PostBatchRequest")]
@@ -146,4 +191,8 @@ public enum RoomError
     TooLarge = 3,
     /// <summary>The message store failed: the post may be retried with the same client id.</summary>
     Unavailable = 4,
+    /// <summary>An edit or delete whose target is not a live message of the room.</summary>
+    NotFound = 5,
+    /// <summary>An edit or delete of someone else's message.</summary>
+    Forbidden = 6,
 }

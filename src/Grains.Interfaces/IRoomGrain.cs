@@ -32,15 +32,25 @@ public interface IRoomGrain : IGrainWithStringKey
     [Alias("Resume")]
     Task Resume(string gatewayId, long holdId);
 
+    /// <summary>The lossy lane: not stored, not sequenced, not awaited. One-way because nobody waits for a typing
+    /// notice and a lost one costs nothing (the client repeats it every 2-3 s while the user types).</summary>
+    [Alias("Typing"), OneWay]
+    Task Typing(TypingRequest request);
+
+    /// <summary>Raises the user's stored read seq in this room (capped at the room's seq) and, when it rose, tells
+    /// the user's other connections in the room.</summary>
+    [Alias("Read")]
+    Task Read(ReadRequest request);
+
     [Alias("History"), ReadOnly]
     Task<HistoryResult> History(HistoryQuery query);
 
-    /// <summary>The silo that hosts this activation (tests use it to stop exactly that silo).</summary>
     /// <summary>When this activation of the room started. Cheap and answered at once, even while posts wait (the
     /// grain is reentrant): a gateway whose post is slow asks it, to tell a busy room from one whose silo died.</summary>
     [Alias("ActivatedAt"), ReadOnly]
     Task<DateTime> ActivatedAt();
 
+    /// <summary>The silo that hosts this activation (tests use it to stop exactly that silo).</summary>
     [Alias("GetRuntimeIdentity"), ReadOnly]
     Task<string> GetRuntimeIdentity();
 }

@@ -31,6 +31,7 @@ public static class ChatSiloHosting
         }
 
         silo.Services.TryAddSingleton<IMessageStore, InMemoryMessageStore>();
+        silo.Services.TryAddSingleton<IReadStateStore, InMemoryReadStateStore>();
         return silo;
     }
 
@@ -56,6 +57,7 @@ public static class ChatSiloHosting
             return builder.UseLoggerFactory(services.GetRequiredService<ILoggerFactory>()).Build();
         });
         silo.Services.TryAddSingleton<IMessageStore, PostgresMessageStore>();
+        silo.Services.TryAddSingleton<IReadStateStore, PostgresReadStateStore>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSchemaMigration>();
         return silo;
     }

@@ -2,7 +2,12 @@ using OrleansChat.Grains.Interfaces;
 
 namespace OrleansChat.Grains;
 
-/// <summary>Durable message log, one sequence per room: in memory (embedded mode, tests) or PostgreSQL.</summary>
+/// <summary>What an edit or a delete needs to know of its target: who wrote the event, what it is, and whether a
+/// later deletion removed it.</summary>
+public readonly record struct StoredTarget(long Seq, string User, ChatEventKind Kind, bool Deleted);
+
+/// <summary>Durable event log (messages, edits, deletions), one sequence per room: in memory (embedded mode,
+/// tests) or PostgreSQL.</summary>
 public interface IMessageStore
 {
     /// <summary>Appends messages with consecutive seqs in one atomic write. Throws when nothing was stored
@@ -21,4 +26,8 @@ public interface IMessageStore
     /// <summary>Stored messages sent at or after <paramref name="since"/> whose (user, client id) is one of
     /// <paramref name="keys"/>: dedupe beyond what a room holds in memory.</summary>
     Task<IReadOnlyList<ChatMessage>> FindByClientIdsAsync(string room, IReadOnlyCollection<DedupeKey> keys, DateTime since, CancellationToken cancellationToken = default);
+
+    /// <summary>The stored events among <paramref name="seqs"/> (a seq not stored is left out), each with whether a
+    /// stored deletion targets it: validation of edits and deletes beyond what a room holds in memory.</summary>
+    Task<IReadOnlyList<StoredTarget>> ReadTargetsAsync(string room, IReadOnlyCollection<long> seqs, CancellationToken cancellationToken = default);
 }

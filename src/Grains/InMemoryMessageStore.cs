@@ -65,6 +65,27 @@ public sealed class InMemoryMessageStore : IMessageStore
             return [.. found];
         });
 
+    public Task<IReadOnlyList<StoredTarget>> ReadTargetsAsync(string room, IReadOnlyCollection<long> seqs, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            if (!_rooms.TryGetValue(room, out var log))
+            {
+                return Task.FromResult<IReadOnlyList<StoredTarget>>([]);
+            }
+
+            var targets = new List<StoredTarget>();
+            foreach (var seq in seqs.Where(seq => seq >= 1 && seq <= log.Count))
+            {
+                var stored = log[(int)seq - 1];
+                var deleted = log.Skip((int)seq).Any(later => later.Kind == ChatEventKind.Delete && later.Target == seq);
+                targets.Add(new StoredTarget(seq, stored.User, stored.Kind, deleted));
+            }
+
+            return Task.FromResult<IReadOnlyList<StoredTarget>>(targets);
+        }
+    }
+
     private Task<IReadOnlyList<ChatMessage>> Read(string room, Func<List<ChatMessage>, ChatMessage[]> read)
     {
         lock (_lock)

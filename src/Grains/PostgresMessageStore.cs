@@ -32,18 +32,18 @@ public sealed class PostgresMessageStore : IMessageStore, IDisposable
     // per room of the statement, not once per row.
     private const string AppendSql = """
         WITH batch AS (
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
-                AS m(room, seq, sender, client_id, body, sent_at)),
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::smallint[], $8::bigint[])
+                AS m(room, seq, sender, client_id, body, sent_at, kind, target)),
         continuing AS (
             SELECT b.room FROM (SELECT room, min(seq) AS first FROM batch GROUP BY room) AS b
             WHERE (SELECT coalesce(max(seq), 0) FROM messages WHERE room = b.room) = b.first - 1)
-        INSERT INTO messages (room, seq, sender, client_id, body, sent_at)
-        SELECT batch.room, batch.seq, batch.sender, batch.client_id, batch.body, batch.sent_at
+        INSERT INTO messages (room, seq, sender, client_id, body, sent_at, kind, target)
+        SELECT batch.room, batch.seq, batch.sender, batch.client_id, batch.body, batch.sent_at, batch.kind, nullif(batch.target, 0)
         FROM batch JOIN continuing ON continuing.room = batch.room
         RETURNING room
         """;
 
-    private const string Columns = "seq, sender, client_id, body, sent_at";
+    private const string Columns = "seq, sender, client_id, body, sent_at, kind, coalesce(target, 0)";
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly Channel<PendingAppend> _appends = Channel.CreateUnbounded<PendingAppend>(new UnboundedChannelOptions { SingleReader = false });
@@ -150,6 +150,8 @@ public sealed class PostgresMessageStore : IMessageStore, IDisposable
         var clientIds = new string[count];
         var bodies = new string[count];
         var times = new DateTime[count];
+        var kinds = new short[count];
+        var targets = new long[count];
         var row = 0;
         foreach (var append in appends)
         {
@@ -161,6 +163,8 @@ public sealed class PostgresMessageStore : IMessageStore, IDisposable
                 clientIds[row] = message.ClientId;
                 bodies[row] = message.Text;
                 times[row] = DateTime.SpecifyKind(message.Time, DateTimeKind.Utc);
+                kinds[row] = (short)message.Kind;
+                targets[row] = message.Target;
                 row++;
             }
         }
@@ -175,6 +179,8 @@ public sealed class PostgresMessageStore : IMessageStore, IDisposable
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = clientIds });
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = bodies });
             command.Parameters.Add(new NpgsqlParameter<DateTime[]> { TypedValue = times, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            command.Parameters.Add(new NpgsqlParameter<short[]> { TypedValue = kinds });
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = targets });
             ChatDiagnostics.StatementWritten(count);
             await using var reader = await command.ExecuteReaderAsync();
             while (await reader.ReadAsync())
@@ -234,6 +240,32 @@ public sealed class PostgresMessageStore : IMessageStore, IDisposable
         return messages;
     }
 
+    public async Task<IReadOnlyList<StoredTarget>> ReadTargetsAsync(string room, IReadOnlyCollection<long> seqs, CancellationToken cancellationToken = default)
+    {
+        if (seqs.Count == 0)
+        {
+            return [];
+        }
+
+        // Both lookups are index scans: the primary key for the targets, messages_targets for their deletions.
+        await using var command = _dataSource.CreateCommand("""
+            SELECT m.seq, m.sender, m.kind,
+                   EXISTS (SELECT 1 FROM messages d WHERE d.room = m.room AND d.target = m.seq AND d.kind = 2)
+            FROM messages m
+            WHERE m.room = $1 AND m.seq = ANY($2)
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = room });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. seqs] });
+        var targets = new List<StoredTarget>(seqs.Count);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            targets.Add(new StoredTarget(reader.GetInt64(0), reader.GetString(1), (ChatEventKind)reader.GetInt16(2), reader.GetBoolean(3)));
+        }
+
+        return targets;
+    }
+
     private sealed class PendingAppend(string room, IReadOnlyList<ChatMessage> messages)
     {
         public string Room { get; } = room;
@@ -244,7 +276,8 @@ public sealed class PostgresMessageStore : IMessageStore, IDisposable
     }
 
     private static ChatMessage ReadMessage(string room, NpgsqlDataReader reader)
-        => new(room, reader.GetInt64(0), reader.GetString(1), reader.GetString(3), reader.GetFieldValue<DateTime>(4), reader.GetString(2));
+        => new(room, reader.GetInt64(0), reader.GetString(1), reader.GetString(3), reader.GetFieldValue<DateTime>(4), reader.GetString(2),
+            (ChatEventKind)reader.GetInt16(5), reader.GetInt64(6));
 
     private async Task<IReadOnlyList<ChatMessage>> ReadAsync(
         string room, string sql, long? bound, int limit, bool newestFirst, CancellationToken cancellationToken)

@@ -31,13 +31,35 @@ public static partial class PostgresSchema
         ("index for dedupe by (room, sender, client_id)", """
             CREATE INDEX messages_dedupe ON messages (room, sender, client_id);
             """),
+        // Existing rows are messages: kind 0, no target. ADD COLUMN with a constant default rewrites nothing.
+        ("edits and deletions: kind and target of every event", """
+            ALTER TABLE messages
+                ADD COLUMN kind   smallint NOT NULL DEFAULT 0 CHECK (kind IN (0, 1, 2)),
+                ADD COLUMN target bigint,
+                ADD CONSTRAINT messages_target_of_change CHECK ((kind = 0) = (target IS NULL));
+            CREATE INDEX messages_targets ON messages (room, target) WHERE target IS NOT NULL;
+            """),
+        ("read state per user and room", """
+            CREATE TABLE read_state (
+                user_name text   NOT NULL,
+                room      text   NOT NULL,
+                seq       bigint NOT NULL CHECK (seq >= 0),
+                PRIMARY KEY (user_name, room)
+            );
+            """),
     ];
 
     public static int LatestVersion => Migrations.Length;
 
     /// <summary>Brings the database to <see cref="LatestVersion"/>; returns the version found before.</summary>
-    public static async Task<int> MigrateAsync(NpgsqlDataSource dataSource, ILogger logger, CancellationToken cancellationToken = default)
+    public static Task<int> MigrateAsync(NpgsqlDataSource dataSource, ILogger logger, CancellationToken cancellationToken = default)
+        => MigrateAsync(dataSource, logger, LatestVersion, cancellationToken);
+
+    /// <summary>Brings the database to <paramref name="toVersion"/> (tests of a migration start from the version
+    /// before it); returns the version found before.</summary>
+    public static async Task<int> MigrateAsync(NpgsqlDataSource dataSource, ILogger logger, int toVersion, CancellationToken cancellationToken = default)
     {
+        var target = Math.Min(toVersion, LatestVersion);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
@@ -60,7 +82,7 @@ public static partial class PostgresSchema
                 LogNewerSchema(logger, found, LatestVersion);
             }
 
-            for (var version = found + 1; version <= LatestVersion; version++)
+            for (var version = found + 1; version <= target; version++)
             {
                 var (description, sql) = Migrations[version - 1];
                 await ExecuteAsync(connection, sql, cancellationToken);

@@ -131,4 +131,16 @@ internal sealed class Presence
     }
 
     public ImmutableArray<string> Users() => [.. _connectionsPerUser.Keys];
+
+    /// <summary>The gateways holding a connection of <paramref name="user"/> in the room.</summary>
+    public IEnumerable<string> GatewaysOf(string user)
+    {
+        foreach (var (gatewayId, users) in _byGateway)
+        {
+            if (users.ContainsKey(user))
+            {
+                yield return gatewayId;
+            }
+        }
+    }
 }

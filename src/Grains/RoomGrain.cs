@@ -21,7 +21,11 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
     private readonly RecentMessages _recent;
     private readonly DedupeIndex _dedupe;
+    private readonly TargetIndex _targets;
     private readonly Presence _presence = new();
+    /// <summary>The read seq last announced per user present: a slower answer of the user grain never announces a
+    /// lower one after a higher one.</summary>
+    private readonly Dictionary<string, long> _readsAnnounced = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Dictionary<DedupeKey, PendingPost> _inFlight = [];
     private List<PendingPost> _queue = [];
@@ -42,6 +46,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         _logger = logger;
         _recent = new RecentMessages(_options.RecentMessages);
         _dedupe = new DedupeIndex(_options.DedupeMessages, _options.DedupeWindow);
+        _targets = new TargetIndex(Math.Max(_options.RecentMessages, _options.DedupeMessages));
     }
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -139,11 +144,13 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return new JoinResult(RoomError.BadRequest, 0, [], [], false, false);
         }
 
+        // The user's read seq comes from their grain, asked while the history is read.
+        var lastRead = ReadStateAsync(request.User);
         var read = request.Since is { } since
             ? ReadAfterAsync(since, ChatLimits.MaxHistory + 1)
             : ReadLatestAsync(ChatLimits.DefaultHistory);
         // A join that fails leaves no trace (no member, no presence event): the gateway sends no leave for it.
-        if (await TryReadAsync(read) is not { } history)
+        if (await TryReadAsync(read) is not { } history || await lastRead is not { } readSeq)
         {
             return new JoinResult(RoomError.Unavailable, 0, [], [], false, IsSubscribed(request.GatewayId));
         }
@@ -163,7 +170,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         // No await between here and the return: _seq and the history agree, and every message above
         // _seq reaches the gateway later through the observer.
         var seq = more ? _seq : Math.Max(_seq, history.IsEmpty ? 0 : history[^1].Seq);
-        return new JoinResult(RoomError.None, seq, _presence.Users(), history, more, subscribed);
+        return new JoinResult(RoomError.None, seq, _presence.Users(), history, more, subscribed, readSeq);
     }
 
     public Task Leave(LeaveRequest request)
@@ -193,7 +200,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         for (var i = 0; i < accepted.Length; i++)
         {
             var post = request.Posts[i];
-            accepted[i] = Accept(new PostRequest(request.User, post.ClientId, post.Text, request.GatewayId));
+            accepted[i] = Accept(new PostRequest(request.User, post.ClientId, post.Text, request.GatewayId, post.Kind, post.Target));
         }
 
         StartFlush();
@@ -211,6 +218,69 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         }
 
         return new PostBatchResult(acks.MoveToImmutable(), subscribed);
+    }
+
+    public Task Typing(TypingRequest request)
+    {
+        if (!_validRoom || !ChatLimits.IsValidUser(request.User))
+        {
+            return Task.CompletedTask;
+        }
+
+        // The typist's gateway has told its own members; every other gateway gets it unless it is behind.
+        foreach (var (gatewayId, subscription) in _subscriptions)
+        {
+            if (gatewayId != request.GatewayId && subscription.Observer is not null
+                && subscription.TryEnqueueTyping(request.User, _options.MaxBatch) && !subscription.Delivering)
+            {
+                _ = DeliverAsync(gatewayId, subscription);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task Read(ReadRequest request)
+    {
+        if (!_validRoom || !ChatLimits.IsValidUser(request.User) || request.Seq < 0)
+        {
+            return;
+        }
+
+        // A seq above the room's counts as the room's: nobody can have read what is not there yet.
+        var risen = await GrainFactory.GetGrain<IUserGrain>(request.User).MarkRead(_room, Math.Min(request.Seq, _seq));
+        if (risen == 0 || risen <= _readsAnnounced.GetValueOrDefault(request.User))
+        {
+            return;
+        }
+
+        _readsAnnounced[request.User] = risen;
+        var change = new ReadChange(request.User, risen, request.ConnectionId);
+        foreach (var gatewayId in _presence.GatewaysOf(request.User))
+        {
+            if (_subscriptions.TryGetValue(gatewayId, out var subscription) && subscription.Observer is not null)
+            {
+                subscription.EnqueueRead(change);
+                if (!subscription.Delivering)
+                {
+                    _ = DeliverAsync(gatewayId, subscription);
+                }
+            }
+        }
+    }
+
+    /// <summary>The user's read seq, or null when their grain cannot tell (the join then answers unavailable).</summary>
+    private async Task<long?> ReadStateAsync(string user)
+    {
+        try
+        {
+            return await GrainFactory.GetGrain<IUserGrain>(user).GetRead(_room);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogReadStateFailed(_logger, ex, _room, user);
+            return null;
+        }
     }
 
     public Task Resume(string gatewayId, long holdId)
@@ -297,7 +367,16 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
     private RoomError Validate(PostRequest request)
     {
-        if (!ChatLimits.IsValidUser(request.User) || !ChatLimits.IsValidClientId(request.ClientId) || string.IsNullOrEmpty(request.Text)
+        // A message and an edit carry a text; a deletion none. Only a change has a target (0 is a seq that is
+        // never stored: not_found when the write looks it up).
+        var wellFormed = request.Kind switch
+        {
+            ChatEventKind.Message => !string.IsNullOrEmpty(request.Text) && request.Target == 0,
+            ChatEventKind.Edit => !string.IsNullOrEmpty(request.Text) && request.Target >= 0,
+            ChatEventKind.Delete => request.Text is "" && request.Target >= 0,
+            _ => false,
+        };
+        if (!wellFormed || !ChatLimits.IsValidUser(request.User) || !ChatLimits.IsValidClientId(request.ClientId)
             || !IsStorable(request.Text) || !IsStorable(request.ClientId))
         {
             return RoomError.BadRequest;
@@ -349,12 +428,22 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
                         }
                     }
 
+                    if (batch.Exists(pending => pending.Request.Kind != ChatEventKind.Message))
+                    {
+                        await RefuseBadChangesAsync(batch);
+                        batch.RemoveAll(pending => pending.Completion.Task.IsCompleted);
+                        if (batch.Count == 0)
+                        {
+                            continue;
+                        }
+                    }
+
                     var messages = new ChatMessage[batch.Count];
                     var time = TruncateToMilliseconds(DateTime.UtcNow);
                     for (var i = 0; i < batch.Count; i++)
                     {
                         var post = batch[i].Request;
-                        messages[i] = new ChatMessage(_room, _seq + 1 + i, post.User, post.Text, time, post.ClientId);
+                        messages[i] = new ChatMessage(_room, _seq + 1 + i, post.User, post.Text, time, post.ClientId, post.Kind, post.Target);
                     }
 
                     using (var activity = ChatDiagnostics.Source.StartActivity("chat.store"))
@@ -489,6 +578,56 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         }
     }
 
+    /// <summary>
+    /// Checks the edits and deletes of a write against what is stored, in the order they take seqs, and answers the
+    /// ones that fail (<c>not_found</c>: no such live message; <c>forbidden</c>: someone else's). Runs inside the
+    /// write, so no other write changes the room meanwhile; a deletion earlier in the same write counts. Targets
+    /// the room does not hold in memory are read from the store in one query.
+    /// </summary>
+    private async Task RefuseBadChangesAsync(List<PendingPost> batch)
+    {
+        var unknown = new HashSet<long>();
+        foreach (var pending in batch)
+        {
+            var target = pending.Request.Target;
+            if (pending.Request.Kind != ChatEventKind.Message && target >= 1 && target <= _seq && !_targets.TryGet(target, out _))
+            {
+                unknown.Add(target);
+            }
+        }
+
+        if (unknown.Count > 0)
+        {
+            foreach (var found in await _store.ReadTargetsAsync(_room, unknown))
+            {
+                _targets.Add(found);
+            }
+        }
+
+        HashSet<long>? deletedHere = null;
+        foreach (var pending in batch)
+        {
+            var request = pending.Request;
+            if (request.Kind == ChatEventKind.Message)
+            {
+                continue;
+            }
+
+            var error = !_targets.TryGet(request.Target, out var target) || target.Kind != ChatEventKind.Message
+                || target.Deleted || deletedHere?.Contains(request.Target) == true
+                ? RoomError.NotFound
+                : target.User != request.User ? RoomError.Forbidden : RoomError.None;
+            if (error != RoomError.None)
+            {
+                Complete(pending, new PostResult(error, null, false, true));
+            }
+            else if (request.Kind == ChatEventKind.Delete)
+            {
+                (deletedHere ??= []).Add(request.Target);
+            }
+        }
+    }
+
     /// <summary>Adopts messages a failed-looking write did commit, so their seqs are not reused and their
     /// senders' resends are answered with them; gateways get them like any other message.</summary>
     private async Task CatchUpWithStoreAsync()
@@ -520,6 +659,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         _seq = message.Seq;
         _recent.Add(message);
         _dedupe.Add(new DedupeKey(message.User, message.ClientId), message.Seq, message.Time);
+        _targets.Remember(message);
     }
 
     /// <summary>A store read at the grain boundary: null when the store failed, so the caller answers
@@ -643,6 +783,14 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         if (messages.IsEmpty && presence.IsEmpty)
         {
             return;
+        }
+
+        foreach (var change in presence)
+        {
+            if (!change.Joined)
+            {
+                _readsAnnounced.Remove(change.User);
+            }
         }
 
         foreach (var (gatewayId, subscription) in _subscriptions)
@@ -791,6 +939,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
     {
         private readonly List<ChatMessage> _messages = [];
         private readonly List<PresenceChange> _presence = [];
+        private readonly List<string> _typing = [];
+        private readonly List<ReadChange> _reads = [];
 
         public IRoomObserver? Observer { get; set; }
 
@@ -802,7 +952,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         /// <summary>The last call to this gateway went unanswered (its events were sent again).</summary>
         public bool Unanswered { get; set; }
 
-        public bool IsEmpty => _messages.Count == 0 && _presence.Count == 0;
+        public bool IsEmpty => _messages.Count == 0 && _presence.Count == 0 && _typing.Count == 0 && _reads.Count == 0;
 
         public int PendingMessages => _messages.Count;
 
@@ -840,11 +990,28 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             Trim(maxMessages);
         }
 
-        /// <summary>Puts the events of an unanswered call back in front of what is pending, in order.</summary>
+        /// <summary>Typing is the first thing dropped: not for a gateway that asked to hold, nor for one a full
+        /// call behind; and once per user per call.</summary>
+        public bool TryEnqueueTyping(string user, int behind)
+        {
+            if (Held || _messages.Count >= behind || _typing.Contains(user))
+            {
+                return false;
+            }
+
+            _typing.Add(user);
+            return true;
+        }
+
+        public void EnqueueRead(ReadChange change) => _reads.Add(change);
+
+        /// <summary>Puts the events of an unanswered call back in front of what is pending, in order. Typing
+        /// notices are not sent again: late, they would be wrong.</summary>
         public void Requeue(RoomEvents events, int maxMessages)
         {
             _messages.InsertRange(0, events.Messages);
             _presence.InsertRange(0, events.Presence);
+            _reads.InsertRange(0, events.Reads);
             Trim(maxMessages);
         }
 
@@ -861,15 +1028,17 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         /// presence in one call, or null when nothing is pending.</summary>
         public RoomEvents? TakeEvents(string room, int maxMessages)
         {
-            if (_messages.Count == 0 && _presence.Count == 0)
+            if (IsEmpty)
             {
                 return null;
             }
 
             var count = Math.Min(maxMessages, _messages.Count);
-            var events = new RoomEvents(room, [.. _messages.GetRange(0, count)], [.. _presence]);
+            var events = new RoomEvents(room, [.. _messages.GetRange(0, count)], [.. _presence], [.. _typing], [.. _reads]);
             _messages.RemoveRange(0, count);
             _presence.Clear();
+            _typing.Clear();
+            _reads.Clear();
             return events;
         }
     }
@@ -886,6 +1055,9 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: message store failed")]
     private static partial void LogStoreFailed(ILogger logger, Exception exception, string room);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: the read state of {User} could not be read")]
+    private static partial void LogReadStateFailed(ILogger logger, Exception exception, string room, string user);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Room {Room}: subscription of gateway {Gateway} expired")]
     private static partial void LogSubscriptionExpired(ILogger logger, string room, string gateway);

@@ -97,15 +97,18 @@ public class ClusterFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>All silos of the process share one store: it stands in for a durable database, so a room
+    /// <summary>All silos of the process share one store (and one read state store): it stands in for a durable database, so a room
     /// re-activated on another silo continues from what was stored.</summary>
     public sealed class SiloConfigurator : ISiloConfigurator
     {
         public static readonly InMemoryMessageStore Store = new();
 
+        public static readonly InMemoryReadStateStore ReadState = new();
+
         public void Configure(ISiloBuilder siloBuilder)
         {
             siloBuilder.Services.AddSingleton<IMessageStore>(Store);
+            siloBuilder.Services.AddSingleton<IReadStateStore>(ReadState);
             siloBuilder.AddChatRooms(new ConfigurationBuilder().Build());
         }
     }

@@ -10,7 +10,7 @@ public sealed class EventTypeTests
 {
     public static TheoryData<string> Frames() =>
     [
-        "welcome", "joined", "left", "message", "presence", "history", "error",
+        "welcome", "joined", "left", "message", "presence", "history", "error", "edit", "delete", "typing", "read",
     ];
 
     [Theory]
@@ -23,9 +23,13 @@ public sealed class EventTypeTests
             "welcome" => Events.Welcome("u", "g", 15),
             "joined" => Events.Joined("r", new JoinResult(RoomError.None, 1, ["u"], [message], false, true)),
             "left" => Events.Left("r"),
-            "message" => Events.Message(message),
+            "message" => Events.Stored(message),
             "presence" => Events.Presence("r", "u", joined: true),
             "history" => Events.History("r", [message]),
+            "edit" => Events.Stored(message with { Seq = 2, Kind = ChatEventKind.Edit, Target = 1 }),
+            "delete" => Events.Stored(message with { Seq = 2, Kind = ChatEventKind.Delete, Target = 1, Text = "" }),
+            "typing" => Events.Typing("r", "u"),
+            "read" => Events.Read("r", 1),
             _ => Events.Error(ErrorCodes.BadRequest, "no"),
         };
 

@@ -27,7 +27,7 @@ public sealed class FuzzTests(ClusterFixture fixture, ITestOutputHelper output)
     /// <summary>Close codes of the protocol a client's bad input may earn (1000 when we close first).</summary>
     private static readonly HashSet<int> DocumentedCloses = [1000, 1007, 1008, 1009];
 
-    private static readonly HashSet<string> ProtocolErrors = ["bad_request", "bad_room", "not_joined", "too_large", "rate_limited", "unavailable"];
+    private static readonly HashSet<string> ProtocolErrors = ["bad_request", "bad_room", "not_joined", "too_large", "rate_limited", "unavailable", "forbidden", "not_found"];
 
     private const string Punctuation = "{}[]\":,\\ 0e-";
 
@@ -39,6 +39,10 @@ public sealed class FuzzTests(ClusterFixture fixture, ITestOutputHelper output)
         """{"type":"send","room":"fuzz-room","text":"hello","id":"m-1"}""",
         """{"type":"history","room":"fuzz-room","before":10,"limit":20}""",
         """{"type":"history","room":"fuzz-room","after":1}""",
+        """{"type":"edit","room":"fuzz-room","seq":1,"text":"changed","id":"e-1"}""",
+        """{"type":"delete","room":"fuzz-room","seq":2,"id":"d-1"}""",
+        """{"type":"typing","room":"fuzz-room"}""",
+        """{"type":"read","room":"fuzz-room","seq":2}""",
     ];
 
     [Fact]
@@ -215,7 +219,8 @@ public sealed class FuzzTests(ClusterFixture fixture, ITestOutputHelper output)
             {
                 problems.Enqueue($"undocumented error: {eventText}");
             }
-            else if (type is not ("welcome" or "joined" or "left" or "message" or "presence" or "history" or "error"))
+            else if (type is not ("welcome" or "joined" or "left" or "message" or "presence" or "history" or "error"
+                or "edit" or "delete" or "typing" or "read"))
             {
                 problems.Enqueue($"unexpected event: {eventText}");
             }

@@ -21,6 +21,8 @@ public class ChatClusterFixture : IAsyncLifetime
 
     public FaultInjectingStore Store { get; } = new(new InMemoryMessageStore());
 
+    public InMemoryReadStateStore ReadState { get; } = new();
+
     public InProcessTestCluster Cluster { get; private set; } = null!;
 
     public IClusterClient Client => Cluster.Client;
@@ -34,6 +36,7 @@ public class ChatClusterFixture : IAsyncLifetime
         builder.ConfigureSilo((_, silo) =>
         {
             silo.Services.AddSingleton<IMessageStore>(Store);
+            silo.Services.AddSingleton<IReadStateStore>(ReadState);
             silo.AddChatRooms(silo.Configuration);
             silo.AddOutgoingGrainCallFilter<NotificationLoss>();
             silo.Services.Configure<RoomOptions>(options =>

@@ -71,6 +71,12 @@ public sealed class FaultInjectingStore(IMessageStore inner) : IMessageStore
         return inner.FindByClientIdsAsync(room, keys, since, cancellationToken);
     }
 
+    public Task<IReadOnlyList<StoredTarget>> ReadTargetsAsync(string room, IReadOnlyCollection<long> seqs, CancellationToken cancellationToken = default)
+    {
+        For(room).CountRead();
+        return inner.ReadTargetsAsync(room, seqs, cancellationToken);
+    }
+
     /// <summary>Everything stored for a room, oldest first (reads the inner store, not counted).</summary>
     public async Task<IReadOnlyList<ChatMessage>> AllAsync(string room)
         => await inner.ReadAfterAsync(room, 0, int.MaxValue);

@@ -132,6 +132,65 @@ public sealed class PostgresMessageStoreTests(PostgresFixture postgres) : IAsync
     }
 
     [Fact]
+    public async Task Edits_and_deletions_round_trip_and_their_targets_are_found_with_whether_they_were_deleted()
+    {
+        var room = NewRoom();
+        await _store.AppendAsync(room, Messages(room, 1, 3));
+        await _store.AppendAsync(room,
+        [
+            new ChatMessage(room, 4, "user1", "text 1, edited", Start, "e-1", ChatEventKind.Edit, 1),
+            new ChatMessage(room, 5, "user2", "", Start, "d-2", ChatEventKind.Delete, 2),
+        ]);
+
+        var stored = await _store.ReadAfterAsync(room, 3, 10);
+        Assert.Equal((ChatEventKind.Edit, 1L, "text 1, edited"), (stored[0].Kind, stored[0].Target, stored[0].Text));
+        Assert.Equal((ChatEventKind.Delete, 2L, ""), (stored[1].Kind, stored[1].Target, stored[1].Text));
+        Assert.Equal(0, (await _store.ReadLatestAsync(room, 5))[0].Target);
+        Assert.Equal(["e-1", "d-2"], (await _store.FindByClientIdsAsync(room, [new("user1", "e-1"), new("user2", "d-2")], Start)).Select(e => e.ClientId));
+
+        var targets = await _store.ReadTargetsAsync(room, [1, 2, 4, 99]);
+        Assert.Equal(
+            [new StoredTarget(1, "user1", ChatEventKind.Message, false), new StoredTarget(2, "user2", ChatEventKind.Message, true), new StoredTarget(4, "user1", ChatEventKind.Edit, false)],
+            targets.OrderBy(target => target.Seq));
+    }
+
+    [Fact]
+    public async Task Messages_stored_before_the_events_migration_stay_valid_messages()
+    {
+        await using var dataSource = NpgsqlDataSource.Create(await postgres.CreateDatabaseAsync());
+        await PostgresSchema.MigrateAsync(dataSource, NullLogger.Instance, toVersion: 2);
+        await using (var insert = dataSource.CreateCommand("""
+            INSERT INTO messages (room, seq, sender, client_id, body, sent_at)
+            VALUES ('old', 1, 'ana', 'c-1', 'from before', now()), ('old', 2, 'ben', 'c-2', 'also', now())
+            """))
+        {
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal(2, await PostgresSchema.MigrateAsync(dataSource, NullLogger.Instance));
+        var store = new PostgresMessageStore(dataSource);
+        var old = await store.ReadLatestAsync("old", 10);
+        Assert.Equal([(1L, ChatEventKind.Message, 0L, "from before"), (2L, ChatEventKind.Message, 0L, "also")], old.Select(m => (m.Seq, m.Kind, m.Target, m.Text)));
+        await store.AppendAsync("old", [new ChatMessage("old", 3, "ana", "", Start, "d-1", ChatEventKind.Delete, 1)]);
+        Assert.Equal([true, false], (await store.ReadTargetsAsync("old", [1, 2])).OrderBy(t => t.Seq).Select(t => t.Deleted));
+    }
+
+    [Fact]
+    public async Task Read_state_only_rises_and_is_kept_per_user_and_room()
+    {
+        var readState = new PostgresReadStateStore(_dataSource);
+        var user = $"u-{Guid.NewGuid():N}"[..20];
+        await readState.RaiseAsync(user, "a", 5);
+        await readState.RaiseAsync(user, "a", 3);
+        await readState.RaiseAsync(user, "b", 1);
+        await readState.RaiseAsync("someone-else", "a", 9);
+
+        var rooms = await readState.LoadAsync(user);
+        Assert.Equal(new Dictionary<string, long> { ["a"] = 5, ["b"] = 1 }, rooms);
+        Assert.Empty(await readState.LoadAsync($"u-{Guid.NewGuid():N}"[..20]));
+    }
+
+    [Fact]
     public async Task Creating_the_schema_twice_is_harmless()
     {
         await using var dataSource = NpgsqlDataSource.Create(await postgres.CreateDatabaseAsync());

@@ -52,4 +52,45 @@ public sealed class RoomGrainPostgresTests(PostgresFixture postgres)
         var stored = await new PostgresMessageStore(dataSource).ReadLatestAsync("pg-room", 10);
         Assert.Equal(["ana", "ana", "ana", "bob"], stored.Select(m => m.User));
     }
+
+    [Fact]
+    public async Task Edits_deletions_and_read_state_survive_a_restart_of_the_whole_cluster()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Messages"] = await postgres.CreateDatabaseAsync() })
+            .Build();
+        await using (var cluster = await StartAsync(configuration))
+        {
+            var room = cluster.Client.GetGrain<IRoomGrain>("pg-events");
+            await room.Post(new PostRequest("ana", "m1", "helo", null));
+            await room.Post(new PostRequest("ana", "m2", "oops", null));
+            await room.Post(new PostRequest("ana", "e1", "hello", null, ChatEventKind.Edit, 1));
+            await room.Post(new PostRequest("ana", "d1", "", null, ChatEventKind.Delete, 2));
+            Assert.Equal(3, await cluster.Client.GetGrain<IUserGrain>("ana").MarkRead("pg-events", 3));
+            await cluster.StopAllSilosAsync();
+        }
+
+        await using (var cluster = await StartAsync(configuration))
+        {
+            var room = cluster.Client.GetGrain<IRoomGrain>("pg-events");
+            var history = await room.History(new HistoryQuery(null, null, 10));
+            Assert.Equal([ChatEventKind.Message, ChatEventKind.Message, ChatEventKind.Edit, ChatEventKind.Delete], history.Messages.Select(e => e.Kind));
+            // The deletion and the edit's id hold in the new activation, which knows them only from PostgreSQL.
+            Assert.Equal(RoomError.NotFound, (await room.Post(new PostRequest("ana", "e2", "back", null, ChatEventKind.Edit, 2))).Error);
+            Assert.True((await room.Post(new PostRequest("ana", "e1", "hello", null, ChatEventKind.Edit, 1))).Duplicate);
+            Assert.Equal(3, await cluster.Client.GetGrain<IUserGrain>("ana").GetRead("pg-events"));
+            Assert.Equal(0, await cluster.Client.GetGrain<IUserGrain>("ana").MarkRead("pg-events", 2));
+            var gateway = new TestGateway(cluster.Client);
+            Assert.Equal(3, (await room.Join(Rooms.Join("ana", gateway, "c1"))).Read);
+        }
+    }
+
+    private static async Task<InProcessTestCluster> StartAsync(IConfiguration configuration)
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) => silo.AddChatRooms(configuration));
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
 }

@@ -44,6 +44,9 @@ public sealed partial class ChatConnection
     private readonly Channel<ClientRequest> _requests;
     private readonly RateLimiter _rateLimiter;
     private readonly HashSet<string> _rooms = new(StringComparer.Ordinal);
+
+    /// <summary>When this connection last forwarded a <c>typing</c> per room (<see cref="Environment.TickCount64"/>).</summary>
+    private readonly Dictionary<string, long> _typingSent = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _aborted = new();
     private readonly CancellationTokenSource _firstFrame = new();
     private readonly Lock _closeLock = new();
@@ -177,6 +180,16 @@ public sealed partial class ChatConnection
         }
 
         RequestClose(SlowConsumerStatus, "slow consumer", discardQueued: true);
+    }
+
+    /// <summary>Queues a best-effort event (typing) only while this client keeps up: one whose queue is above the
+    /// low-water mark misses it, and it never makes a connection a slow consumer.</summary>
+    public void EnqueueLossy(byte[] frame)
+    {
+        if (_outbound.Reader.Count <= _options.LowWater)
+        {
+            _outbound.Writer.TryWrite(frame);
+        }
     }
 
     /// <summary>Starts closing: the write pump sends what is queued (unless discarded), then the Close frame.
@@ -365,9 +378,9 @@ public sealed partial class ChatConnection
 
         var request = ClientRequest.Parse(frame);
         _metrics.FrameIn(request.Type);
-        // Every send frame takes a token, accepted or not; the refusal is reported only if the
-        // send passes every earlier check (the protocol's order).
-        if (request.Type == RequestType.Send && !_rateLimiter.TryTake())
+        // Every send, edit and delete frame takes a token, accepted or not; the refusal is reported only if
+        // the post passes every earlier check (the protocol's order).
+        if (request.IsPost && !_rateLimiter.TryTake())
         {
             request = request with { RateLimited = true };
         }
@@ -425,17 +438,17 @@ public sealed partial class ChatConnection
         }
     }
 
-    /// <summary>A send that passes every gateway check, to <paramref name="room"/>. Any other request is
-    /// handled alone (and answers its own error).</summary>
+    /// <summary>A send, edit or delete that passes every gateway check, to <paramref name="room"/>. Any other
+    /// request is handled alone (and answers its own error).</summary>
     private bool IsPostable(ClientRequest request, string? room)
-        => request is { Type: RequestType.Send, ErrorCode: null, RateLimited: false }
+        => request is { IsPost: true, ErrorCode: null, RateLimited: false }
             && request.Room == room
             && _rooms.Contains(room!)
             && ChatLimits.Utf8Length(request.Text!) <= _options.MaxTextBytes;
 
-    /// <summary>Posts a batch of sends to one room. A first post is acknowledged by the room's fan-out (which
-    /// includes this connection); a resend gets the original back, to this connection only; a refused one
-    /// gets its error.</summary>
+    /// <summary>Posts a batch of sends, edits and deletes to one room. A first post is acknowledged by the room's
+    /// fan-out (which includes this connection); a resend gets the original back, to this connection only; a
+    /// refused one gets its error (the room checks an edit's or a delete's target).</summary>
     private async Task PostAsync(List<ClientRequest> batch)
     {
         _metrics.MessagesPosted(batch.Count);
@@ -449,7 +462,7 @@ public sealed partial class ChatConnection
             }
             else if (outcome.Duplicate)
             {
-                Enqueue(Events.Message(outcome.Message!));
+                Enqueue(Events.Stored(outcome.Message!));
             }
         }
     }
@@ -488,12 +501,46 @@ public sealed partial class ChatConnection
                     return;
                 }
 
+                _typingSent.Remove(room);
                 await _hub.LeaveAsync(this, room);
                 Enqueue(Events.Left(room));
                 return;
 
             case RequestType.Send:
-                RefuseSend(request, room);
+            case RequestType.Edit:
+            case RequestType.Delete:
+                RefusePost(request, room);
+                return;
+
+            case RequestType.Typing:
+                if (!_rooms.Contains(room))
+                {
+                    EnqueueNotJoined(request);
+                    return;
+                }
+
+                // At most one per room per second goes on; the client repeats it every 2-3 s while typing.
+                var now = Environment.TickCount64;
+                if (now - _typingSent.GetValueOrDefault(room, long.MinValue / 2) >= 1000)
+                {
+                    _typingSent[room] = now;
+                    _hub.Typing(this, room);
+                }
+
+                return;
+
+            case RequestType.Read:
+                if (!_rooms.Contains(room))
+                {
+                    EnqueueNotJoined(request);
+                    return;
+                }
+
+                if (await _hub.ReadAsync(this, room, request.Seq) is { } readError)
+                {
+                    EnqueueError(readError.Code, readError.Message, room: room);
+                }
+
                 return;
 
             case RequestType.History:
@@ -517,8 +564,8 @@ public sealed partial class ChatConnection
         }
     }
 
-    /// <summary>A send that is not postable: answers why (the protocol's order of checks).</summary>
-    private void RefuseSend(ClientRequest request, string room)
+    /// <summary>A post that is not postable: answers why (the protocol's order of checks).</summary>
+    private void RefusePost(ClientRequest request, string room)
     {
         if (!_rooms.Contains(room))
         {

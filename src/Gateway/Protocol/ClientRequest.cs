@@ -10,6 +10,10 @@ public enum RequestType
     Leave,
     Send,
     History,
+    Edit,
+    Delete,
+    Typing,
+    Read,
 }
 
 /// <summary>Protocol error codes, exactly as they go on the wire.</summary>
@@ -21,13 +25,30 @@ public static class ErrorCodes
     public const string TooLarge = "too_large";
     public const string RateLimited = "rate_limited";
     public const string Unavailable = "unavailable";
+    public const string Forbidden = "forbidden";
+    public const string NotFound = "not_found";
 }
 
 /// <summary>One client frame, parsed and checked for shape. <see cref="ErrorCode"/> is the first failure
 /// of the checks that need no state (well-formed, then room name); the connection checks the rest.</summary>
 public sealed record ClientRequest(RequestType Type, string? Room, string? Id)
 {
+    /// <summary>The text of a <c>send</c> or an <c>edit</c>.</summary>
     public string? Text { get; init; }
+
+    /// <summary>The target of an <c>edit</c> or a <c>delete</c>; the read seq of a <c>read</c>.</summary>
+    public long Seq { get; init; }
+
+    /// <summary>Requests that are stored in the room's log (and take a rate-limit token).</summary>
+    public bool IsPost => Type is RequestType.Send or RequestType.Edit or RequestType.Delete;
+
+    /// <summary>The kind of event a post stores.</summary>
+    public ChatEventKind Kind => Type switch
+    {
+        RequestType.Edit => ChatEventKind.Edit,
+        RequestType.Delete => ChatEventKind.Delete,
+        _ => ChatEventKind.Message,
+    };
 
     public long? Since { get; init; }
 
@@ -88,6 +109,10 @@ public sealed record ClientRequest(RequestType Type, string? Room, string? Id)
                 "leave" => RequestType.Leave,
                 "send" => RequestType.Send,
                 "history" => RequestType.History,
+                "edit" => RequestType.Edit,
+                "delete" => RequestType.Delete,
+                "typing" => RequestType.Typing,
+                "read" => RequestType.Read,
                 _ => RequestType.Invalid,
             };
             if (type == RequestType.Invalid)
@@ -101,10 +126,11 @@ public sealed record ClientRequest(RequestType Type, string? Room, string? Id)
 
     private static ClientRequest ParseFields(RequestType type, JsonElement root)
     {
-        // The id is read first so that every error answering a send can echo it.
+        // The id is read first so that every error answering a post can echo it.
         string? id = null;
         string? idProblem = null;
-        if (type == RequestType.Send)
+        var isPost = type is RequestType.Send or RequestType.Edit or RequestType.Delete;
+        if (isPost)
         {
             idProblem = ReadString(root, "id", out id);
             if (idProblem is null && !ChatLimits.IsValidClientId(id))
@@ -114,7 +140,7 @@ public sealed record ClientRequest(RequestType Type, string? Room, string? Id)
         }
 
         var roomProblem = ReadString(root, "room", out var room);
-        var echoedId = type == RequestType.Send ? id : null;
+        var echoedId = isPost ? id : null;
         if (roomProblem is not null)
         {
             return Invalid(type, room, roomProblem) with { Id = echoedId };
@@ -129,14 +155,26 @@ public sealed record ClientRequest(RequestType Type, string? Room, string? Id)
                 request = request with { Since = since };
                 break;
             case RequestType.Send:
+            case RequestType.Edit:
+                long target = 0;
+                var seqProblem = type == RequestType.Edit ? ReadRequiredSeq(root, out target) : null;
                 var textProblem = ReadString(root, "text", out var text);
-                problem = idProblem ?? textProblem;
+                problem = idProblem ?? seqProblem ?? textProblem;
                 if (problem is null && string.IsNullOrEmpty(text))
                 {
                     problem = "\"text\" must not be empty";
                 }
 
-                request = request with { Text = text };
+                request = request with { Text = text, Seq = target };
+                break;
+            case RequestType.Delete:
+                var deletedProblem = ReadRequiredSeq(root, out var deleted);
+                problem = idProblem ?? deletedProblem;
+                request = request with { Text = "", Seq = deleted };
+                break;
+            case RequestType.Read:
+                problem = ReadRequiredSeq(root, out var read);
+                request = request with { Seq = read };
                 break;
             case RequestType.History:
                 long? limit = null;
@@ -189,6 +227,14 @@ public sealed record ClientRequest(RequestType Type, string? Room, string? Id)
 
         value = element.GetString();
         return null;
+    }
+
+    /// <summary>Reads the required <c>seq</c> of an edit, a delete or a read.</summary>
+    private static string? ReadRequiredSeq(JsonElement root, out long value)
+    {
+        var problem = ReadSeq(root, "seq", out var seq);
+        value = seq ?? 0;
+        return problem ?? (seq is null ? "missing \"seq\"" : null);
     }
 
     /// <summary>Reads an optional non-negative integer (null counts as absent).</summary>

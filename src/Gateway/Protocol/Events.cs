@@ -19,12 +19,13 @@ public static class Events
     };
 
     /// <summary>Event types, for counting; <see cref="TypeOf"/> gives an index into this list.</summary>
-    public static readonly string[] Types = ["other", "welcome", "joined", "left", "message", "presence", "history", "error"];
+    public static readonly string[] Types = ["other", "welcome", "joined", "left", "message", "presence", "history", "error", "edit", "delete", "typing", "read"];
 
     public const int MessageType = 4;
 
-    /// <summary>Every event starts with <c>{"type":"</c>; the first letter of its type tells them apart.</summary>
-    public static int TypeOf(byte[] frame) => frame.Length > 9 ? frame[9] switch
+    /// <summary>Every event starts with <c>{"type":"</c>; the first letter of its type tells them apart (the second
+    /// for <c>edit</c> and <c>error</c>).</summary>
+    public static int TypeOf(byte[] frame) => frame.Length > 10 ? frame[9] switch
     {
         (byte)'w' => 1,
         (byte)'j' => 2,
@@ -32,7 +33,10 @@ public static class Events
         (byte)'m' => MessageType,
         (byte)'p' => 5,
         (byte)'h' => 6,
-        (byte)'e' => 7,
+        (byte)'e' => frame[10] == (byte)'d' ? 8 : 7,
+        (byte)'d' => 9,
+        (byte)'t' => 10,
+        (byte)'r' => 11,
         _ => 0,
     } : 0;
 
@@ -58,6 +62,7 @@ public static class Events
         w.WriteEndArray();
         WriteMessages(w, "history", result.History);
         w.WriteBoolean("more", result.More);
+        w.WriteNumber("read", result.Read);
     });
 
     public static byte[] Left(string room) => Write(w =>
@@ -66,10 +71,21 @@ public static class Events
         w.WriteString("room", room);
     });
 
-    public static byte[] Message(ChatMessage message) => Write(w =>
+    /// <summary>A stored event as delivered live: a <c>message</c>, an <c>edit</c> or a <c>delete</c>.</summary>
+    public static byte[] Stored(ChatMessage message) => Write(w => WriteMessageFields(w, message));
+
+    public static byte[] Typing(string room, string user) => Write(w =>
     {
-        w.WriteString("type", "message");
-        WriteMessageFields(w, message);
+        w.WriteString("type", "typing");
+        w.WriteString("room", room);
+        w.WriteString("user", user);
+    });
+
+    public static byte[] Read(string room, long seq) => Write(w =>
+    {
+        w.WriteString("type", "read");
+        w.WriteString("room", room);
+        w.WriteNumber("seq", seq);
     });
 
     public static byte[] Presence(string room, string user, bool joined) => Write(w =>
@@ -125,12 +141,28 @@ public static class Events
         w.WriteEndArray();
     }
 
+    /// <summary>Every item of a history is the stored event exactly as it is delivered live, type included.</summary>
     private static void WriteMessageFields(Utf8JsonWriter w, ChatMessage message)
     {
+        w.WriteString("type", message.Kind switch
+        {
+            ChatEventKind.Edit => "edit",
+            ChatEventKind.Delete => "delete",
+            _ => "message",
+        });
         w.WriteString("room", message.Room);
         w.WriteNumber("seq", message.Seq);
         w.WriteString("user", message.User);
-        w.WriteString("text", message.Text);
+        if (message.Kind != ChatEventKind.Message)
+        {
+            w.WriteNumber("target", message.Target);
+        }
+
+        if (message.Kind != ChatEventKind.Delete)
+        {
+            w.WriteString("text", message.Text);
+        }
+
         w.WriteString("time", FormatTime(message.Time));
         w.WriteString("id", message.ClientId);
     }

@@ -241,7 +241,7 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
         var frames = new byte[messages.Length][];
         for (var i = first; i < messages.Length; i++)
         {
-            frames[i] = Events.Message(messages[i]);
+            frames[i] = Events.Stored(messages[i]);
         }
 
         lock (_lock)
@@ -295,6 +295,54 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
             {
                 foreach (var (connection, member) in _members)
                 {
+                    if (member.Pending is { } pending)
+                    {
+                        pending.Add((0, frame, change.OriginConnection));
+                    }
+                    else if (connection.Id != change.OriginConnection)
+                    {
+                        connection.Enqueue(frame);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Typing notices: to every member but the typist's own connections, and only to those not behind
+    /// (<see cref="ChatConnection.EnqueueLossy"/>). A connection still joining misses them: they are repeated.</summary>
+    public void DeliverTyping(ImmutableArray<string> users)
+    {
+        foreach (var user in users)
+        {
+            var frame = Events.Typing(Name, user);
+            lock (_lock)
+            {
+                foreach (var (connection, member) in _members)
+                {
+                    if (member.Pending is null && connection.User != user)
+                    {
+                        connection.EnqueueLossy(frame);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>A user's read seq rose: their other connections in the room are told.</summary>
+    public void DeliverReads(ImmutableArray<ReadChange> changes)
+    {
+        foreach (var change in changes)
+        {
+            var frame = Events.Read(Name, change.Seq);
+            lock (_lock)
+            {
+                foreach (var (connection, member) in _members)
+                {
+                    if (connection.User != change.User)
+                    {
+                        continue;
+                    }
+
                     if (member.Pending is { } pending)
                     {
                         pending.Add((0, frame, change.OriginConnection));

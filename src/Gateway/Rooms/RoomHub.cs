@@ -19,6 +19,8 @@ public sealed record RequestError(string Code, string Message)
         RoomError.BadRoom => new(ErrorCodes.BadRoom, "invalid room name"),
         RoomError.TooLarge => new(ErrorCodes.TooLarge, "text too large"),
         RoomError.BadRequest => new(ErrorCodes.BadRequest, "the request was refused by the room"),
+        RoomError.NotFound => new(ErrorCodes.NotFound, "no such message in this room (or it was deleted)"),
+        RoomError.Forbidden => new(ErrorCodes.Forbidden, "only the author can change a message"),
         _ => Unavailable,
     };
 }
@@ -153,6 +155,16 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             activity?.SetTag("chat.messages", events.Messages.Length);
             room.Deliver(events.Messages);
             room.DeliverPresence(events.Presence);
+            // Left out by a sender that predates them (a rolling upgrade): nothing to deliver.
+            if (!events.Typing.IsDefaultOrEmpty)
+            {
+                room.DeliverTyping(events.Typing);
+            }
+
+            if (!events.Reads.IsDefaultOrEmpty)
+            {
+                room.DeliverReads(events.Reads);
+            }
         }
 
         return room.Receipt() is { HoldId: not 0 } hold ? Task.FromResult(hold) : s_flowing;
@@ -247,7 +259,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
         var posts = ImmutableArray.CreateBuilder<PostItem>(sends.Count);
         foreach (var send in sends)
         {
-            posts.Add(new PostItem(send.Id!, send.Text!));
+            posts.Add(new PostItem(send.Id!, send.Text!, send.Kind, send.Seq));
         }
 
         var outcomes = new PostOutcome[sends.Count];
@@ -275,7 +287,8 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
                 }
                 else
                 {
-                    var message = new ChatMessage(roomName, ack.Seq, connection.User, sends[i].Text!, ack.Time, sends[i].Id!);
+                    var send = sends[i];
+                    var message = new ChatMessage(roomName, ack.Seq, connection.User, send.Text!, ack.Time, send.Id!, send.Kind, send.Seq);
                     outcomes[i] = new PostOutcome(null, message, false);
                     stored.Add(message);
                 }
@@ -316,21 +329,51 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             }
             catch (Exception ex)
             {
-                Abandon(call);
+                IgnoreFailure(call);
                 throw new RoomLostException(room.Name, ex);
             }
 
             if (activated > sent + ClockSlack)
             {
-                Abandon(call);
+                IgnoreFailure(call);
                 throw new RoomLostException(room.Name, null);
             }
         }
 
         return await call;
+    }
 
-        static void Abandon(Task given) => given.ContinueWith(static task => _ = task.Exception, CancellationToken.None,
-            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    /// <summary>A call nobody waits for: its failure is observed (and dropped) instead of surfacing as unobserved.</summary>
+    private static void IgnoreFailure(Task call) => call.ContinueWith(static task => _ = task.Exception, CancellationToken.None,
+        TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>The lossy lane: this gateway's other members of the room are told at once, the other gateways
+    /// through the room (a one-way call nobody waits for).</summary>
+    public void Typing(ChatConnection connection, string roomName)
+    {
+        if (!_rooms.TryGetValue(roomName, out var room))
+        {
+            return;
+        }
+
+        room.DeliverTyping([connection.User]);
+        // Not worth a renewal when it fails: typing is best effort, and the next post or renewal finds a real problem.
+        IgnoreFailure(room.Grain.Typing(new TypingRequest(connection.User, GatewayId)));
+    }
+
+    /// <summary>Raises the user's read seq in the room; the room tells the user's other connections.</summary>
+    public async Task<RequestError?> ReadAsync(ChatConnection connection, string roomName, long seq)
+    {
+        try
+        {
+            await _grains.GetGrain<IRoomGrain>(roomName).Read(new ReadRequest(connection.User, seq, GatewayId, connection.Id));
+            return null;
+        }
+        catch (Exception ex)
+        {
+            LogGrainCallFailed(_logger, ex, roomName);
+            return RequestError.Unavailable;
+        }
     }
 
     public async Task<HistoryOutcome> HistoryAsync(string roomName, long? before, long? after, int limit)
