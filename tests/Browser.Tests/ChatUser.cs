@@ -85,13 +85,20 @@ public sealed class ChatUser : IAsyncDisposable
     /// <summary>The seq of the one message showing <paramref name="text"/>.</summary>
     public async Task<int> SeqOfAsync(string text) => int.Parse((await Message(text).GetAttributeAsync("data-seq"))!);
 
-    /// <summary>Edits one's own message through its menu and the inline editor, and waits for the acknowledgement.</summary>
-    public async Task EditAsync(string text, string newText)
+    /// <summary>Opens the inline editor of one's own message through its menu, types <paramref name="newText"/> and
+    /// presses Enter to save it.</summary>
+    public static async Task TypeEditAsync(ILocator message, string newText)
     {
-        var message = MessageAt(await SeqOfAsync(text));
         await message.GetByTestId("message-edit").ClickAsync(); // Playwright hovers first, which shows the menu
         await message.GetByTestId("edit-input").FillAsync(newText);
         await message.GetByTestId("edit-input").PressAsync("Enter");
+    }
+
+    /// <summary>Edits one's own message and waits for the acknowledgement.</summary>
+    public async Task EditAsync(string text, string newText)
+    {
+        var message = MessageAt(await SeqOfAsync(text));
+        await TypeEditAsync(message, newText);
         await Expect(message.GetByTestId("edited")).ToBeVisibleAsync();
         await Expect(message).Not.ToHaveClassAsync(Pending);
     }

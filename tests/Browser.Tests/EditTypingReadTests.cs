@@ -18,13 +18,18 @@ public sealed class EditTypingReadTests(ChatClusterFixture cluster)
         await alice.SayAsync("Ignore this: wrong room, sorry");
         await Expect(bob.Message("wrong room")).ToHaveCountAsync(1);
 
-        // Escape leaves the message as it was; nothing is sent.
+        // By keyboard: the menu shows on focus, Enter opens the editor, Escape leaves the message as it was
+        // (nothing is sent) and gives the focus back.
         var first = alice.MessageAt(await alice.SeqOfAsync("platform nine"));
-        await first.GetByTestId("message-edit").ClickAsync();
-        await first.GetByTestId("edit-input").FillAsync("never saved");
-        await first.GetByTestId("edit-input").PressAsync("Escape");
+        await first.GetByTestId("message-edit").FocusAsync();
+        await Expect(first.Locator(".msg-actions")).ToHaveCSSAsync("opacity", "1");
+        await alice.Page.Keyboard.PressAsync("Enter");
+        await Expect(first.GetByTestId("edit-input")).ToBeFocusedAsync();
+        await alice.Page.Keyboard.InsertTextAsync(" Or not.");
+        await alice.Page.Keyboard.PressAsync("Escape");
         await Expect(first.GetByTestId("edit-input")).ToHaveCountAsync(0);
         await Expect(first.Locator(".msg-text")).ToHaveTextAsync("The release train leaves from platform nine.");
+        await Expect(first.GetByTestId("message-edit")).ToBeFocusedAsync();
 
         await alice.EditAsync("platform nine", "The release train leaves from platform ten.");
         await alice.DeleteAsync("wrong room");
@@ -113,7 +118,8 @@ public sealed class EditTypingReadTests(ChatClusterFixture cluster)
         await Expect(tab2.Room("unread-y")).ToHaveAttributeAsync("aria-current", "page");
 
         // Another device of alice's that never saw room X (nothing saved about it) counts from the read mark
-        // the server stored: the next message makes 1, not 2.
+        // the server stored: the next message makes 1, not 2. (Tab 1 looks away first, or it reads it at once.)
+        await tab1.Room("unread-y").ClickAsync();
         await using var phone = await ChatUser.InRoomAsync(cluster.Browser, cluster.UrlB, "alice", "unread-y");
         await phone.Page.EvaluateAsync("""
             () => {
@@ -127,37 +133,39 @@ public sealed class EditTypingReadTests(ChatClusterFixture cluster)
         await Expect(phone.Status).ToHaveAttributeAsync("data-state", "online");
         await Expect(phone.Room("unread-y")).ToHaveAttributeAsync("aria-current", "page");
         await bob.SayAsync("Never mind, it is green.");
-        await Expect(phone.Unread("unread-x")).ToHaveTextAsync("1");
-        await Expect(tab2.Unread("unread-x")).ToHaveTextAsync("1");
+        foreach (var tab in new[] { phone, tab1, tab2 })
+        {
+            await Expect(tab.Unread("unread-x")).ToHaveTextAsync("1");
+        }
     }
 
     [Fact]
     public async Task EditsAndDeletionsApplyWhicheverOrderThePagesArriveIn()
     {
-        ScriptedGateway gateway = null!;
-        await using var zoe = await ChatUser.SignInAsync(cluster.Browser, cluster.UrlA, "zoe", async context => gateway = await ScriptedGateway.RouteAsync(context, "scripted"));
         // 60 stored events. The join brings 11..60: the deletion of 2 and the last edit of 1 come before
         // their messages, which arrive with the older page 1..10 together with an older edit of each.
-        gateway.Store("message", "zoe", "first draft");
-        gateway.Store("message", "ann", "to be deleted");
-        gateway.Store("message", "ann", "filler 3");
-        gateway.Store("edit", "ann", "edited before its deletion", target: 2);
-        for (var seq = 5; seq <= 9; seq++)
+        var (zoe, gateway) = await JoinScriptedAsync(log =>
         {
-            gateway.Store("message", "ann", $"filler {seq}");
-        }
+            log.Store("message", "zoe", "first draft");
+            log.Store("message", "ann", "to be deleted");
+            log.Store("message", "ann", "filler 3");
+            log.Store("edit", "ann", "edited before its deletion", target: 2);
+            for (var seq = 5; seq <= 9; seq++)
+            {
+                log.Store("message", "ann", $"filler {seq}");
+            }
 
-        gateway.Store("edit", "zoe", "second draft", target: 1);
-        gateway.Store("delete", "ann", target: 2);
-        for (var seq = 12; seq <= 58; seq++)
-        {
-            gateway.Store("message", "ann", $"filler {seq}");
-        }
+            log.Store("edit", "zoe", "second draft", target: 1);
+            log.Store("delete", "ann", target: 2);
+            for (var seq = 12; seq <= 58; seq++)
+            {
+                log.Store("message", "ann", $"filler {seq}");
+            }
 
-        gateway.Store("edit", "zoe", "final draft", target: 1);
-        gateway.Store("message", "ann", "filler 60");
-
-        await zoe.JoinAsync("scripted");
+            log.Store("edit", "zoe", "final draft", target: 1);
+            log.Store("message", "ann", "filler 60");
+        });
+        await using var _ = zoe;
         await Expect(zoe.Messages).ToHaveCountAsync(48);
         await zoe.Page.Locator("#timeline").EvaluateAsync("t => t.scrollTop = 0");
         await Expect(zoe.Messages).ToHaveCountAsync(56);
@@ -185,19 +193,18 @@ public sealed class EditTypingReadTests(ChatClusterFixture cluster)
     [Fact]
     public async Task AnUnansweredEditIsResentWithItsIdAndRefusalsAreNotices()
     {
-        ScriptedGateway gateway = null!;
-        await using var zoe = await ChatUser.SignInAsync(cluster.Browser, cluster.UrlA, "zoe", async context => gateway = await ScriptedGateway.RouteAsync(context, "scripted"));
-        gateway.Store("message", "zoe", "helo world");
-        gateway.Store("message", "zoe", "a second one");
-        await zoe.JoinAsync("scripted");
+        var (zoe, gateway) = await JoinScriptedAsync(log =>
+        {
+            log.Store("message", "zoe", "helo world");
+            log.Store("message", "zoe", "a second one");
+        });
+        await using var _ = zoe;
 
         // The gateway goes away before it answers: the page keeps showing the edit as saving, and sends it
         // again with the same id once it is back.
         gateway.Answer = _ => "";
         var message = zoe.MessageAt(1);
-        await message.GetByTestId("message-edit").ClickAsync();
-        await message.GetByTestId("edit-input").FillAsync("hello world");
-        await message.GetByTestId("edit-input").PressAsync("Enter");
+        await ChatUser.TypeEditAsync(message, "hello world");
         await Expect(message.Locator(".msg-text")).ToHaveTextAsync("hello world");
         await Expect(message.Locator(".msg-state")).ToHaveTextAsync("Saving…");
         gateway.Answer = _ => null;
@@ -215,12 +222,21 @@ public sealed class EditTypingReadTests(ChatClusterFixture cluster)
         await second.GetByTestId("message-delete").ClickAsync();
         await Expect(zoe.Page.Locator(".toast").Last).ToContainTextAsync("no longer there");
         await Expect(second.Locator(".msg-text")).ToHaveTextAsync("a second one");
-        await second.GetByTestId("message-edit").ClickAsync();
-        await second.GetByTestId("edit-input").FillAsync("changed");
-        await second.GetByTestId("edit-input").PressAsync("Enter");
+        await ChatUser.TypeEditAsync(second, "changed");
         await Expect(zoe.Page.Locator(".toast").Last).ToContainTextAsync("only change your own messages");
         await Expect(second.Locator(".msg-text")).ToHaveTextAsync("a second one");
         Assert.NotEqual((string?)gateway.Received("edit")[^1]["id"], (string?)edits[0]["id"]);
+    }
+
+    /// <summary>zoe in room "scripted", in a browser context whose <c>/ws</c> is a <see cref="ScriptedGateway"/>
+    /// holding what <paramref name="seed"/> stored before the join.</summary>
+    private async Task<(ChatUser Zoe, ScriptedGateway Gateway)> JoinScriptedAsync(Action<ScriptedGateway> seed)
+    {
+        ScriptedGateway gateway = null!;
+        var zoe = await ChatUser.SignInAsync(cluster.Browser, cluster.UrlA, "zoe", async context => gateway = await ScriptedGateway.RouteAsync(context, "scripted"));
+        seed(gateway);
+        await zoe.JoinAsync("scripted");
+        return (zoe, gateway);
     }
 
     private static Task SaveScreenshotAsync(IPage page, string name) => ChatTests.SaveScreenshotAsync(page, name);

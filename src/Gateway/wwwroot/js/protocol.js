@@ -232,6 +232,7 @@ export function joinRoom(name) {
 
 export function leaveRoom(room) {
   if (room.joined || room.joining) connection.send({ type: "leave", room: room.name });
+  room.joined = room.joining = false; // nothing more goes out for it (a read mark on its timer)
   removeRoom(room);
 }
 

@@ -69,6 +69,8 @@ export function render() {
   }
 }
 
+// ---------------------------------------------------------------- sidebar, header, members, status
+
 /** The room in view counts nothing while the page is visible: its messages are in front of the user. */
 function shownUnread(room) {
   return room.name === state.active && document.visibilityState === "visible" ? { count: 0, more: false } : unreadCount(room, state.user);
@@ -161,6 +163,8 @@ export function renderStatus() {
 }
 setInterval(() => { if (state.connection.state === "waiting") renderStatus(); }, 1000);
 
+// ---------------------------------------------------------------- timeline
+
 export function isNearBottom() {
   return el.timeline.scrollHeight - el.timeline.scrollTop - el.timeline.clientHeight < 80;
 }
@@ -235,7 +239,7 @@ function renderTimeline(room) {
   updateJump();
 }
 
-export function renderHistoryEdge() {
+function renderHistoryEdge() {
   const room = state.rooms.get(state.active);
   el.historyEdge.textContent = !room ? "" :
     room.olderInFlight ? "Loading older messages…" :
@@ -268,6 +272,8 @@ function nodeOf(item, key, create) {
 function isGrouped(prev, msg) {
   return !!prev && prev.user === msg.user && msg.time - prev.time < GROUP_MS;
 }
+
+// ---------------------------------------------------------------- one message: its text, "edited", "message deleted"; its menu and the inline editor
 
 /** A stored message as it stands: its (edited) text, or the "message deleted" placeholder, or the editor. */
 function messageNode(room, msg) {
@@ -472,6 +478,8 @@ export function paintAvatar(node, name) {
   node.textContent = fmt.initials(name);
   node.style.setProperty("--hue", String(fmt.userHue(name)));
 }
+
+// ---------------------------------------------------------------- typing indicator, jump button, toasts
 
 export function updateJump() {
   el.jump.hidden = el.timeline.scrollHeight - el.timeline.scrollTop - el.timeline.clientHeight < 400;
