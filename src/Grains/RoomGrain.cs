@@ -46,7 +46,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         _logger = logger;
         _recent = new RecentMessages(_options.RecentMessages);
         _dedupe = new DedupeIndex(_options.DedupeMessages, _options.DedupeWindow);
-        _targets = new TargetIndex(Math.Max(_options.RecentMessages, _options.DedupeMessages));
+        // Edits and deletes mostly concern what people still see: the recent messages. Older targets cost a query.
+        _targets = new TargetIndex(_options.RecentMessages);
     }
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)

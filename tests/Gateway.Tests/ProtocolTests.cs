@@ -370,5 +370,5 @@ public sealed partial class ProtocolTests(ClusterFixture fixture)
     }
 
     [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")]
-    internal static partial Regex TimeFormat();
+    private static partial Regex TimeFormat();
 }

@@ -3,10 +3,11 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 
-namespace OrleansChat.Gateway.Tests;
+namespace OrleansChat.Tests;
 
-/// <summary>A protocol v1 client over a real ClientWebSocket: splits server frames on '\n' into events.</summary>
-public sealed class ChatClient : IAsyncDisposable
+/// <summary>A protocol v1 client over a real ClientWebSocket: splits server frames on '\n' into events. Shared by
+/// the in-process gateway tests and the local-cluster tests.</summary>
+public sealed partial class ChatClient : IAsyncDisposable
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
 
@@ -30,11 +31,12 @@ public sealed class ChatClient : IAsyncDisposable
     /// <summary>Server frames that carried more than one event.</summary>
     public int PackedFrames { get; private set; }
 
-    public static async Task<ChatClient> ConnectAsync(GatewayFactory gateway, string user, Action<ClientWebSocketOptions>? configure = null)
+    /// <summary>Connects to a gateway's <c>/ws</c> address as <paramref name="user"/> and takes the welcome.</summary>
+    public static async Task<ChatClient> ConnectAsync(Uri wsAddress, string user, Action<ClientWebSocketOptions>? configure = null)
     {
         var socket = new ClientWebSocket();
         configure?.Invoke(socket.Options);
-        await socket.ConnectAsync(new Uri($"{gateway.WsAddress}?user={Uri.EscapeDataString(user)}"), CancellationToken.None);
+        await socket.ConnectAsync(new Uri($"{wsAddress}?user={Uri.EscapeDataString(user)}"), CancellationToken.None);
         var client = new ChatClient(socket, user);
         var welcome = await client.NextAsync();
         Assert.Equal("welcome", welcome.GetProperty("type").GetString());
