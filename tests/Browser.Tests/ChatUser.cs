@@ -36,15 +36,10 @@ public sealed class ChatUser : IAsyncDisposable
     /// <summary>"alice is typing…" under the message list.</summary>
     public ILocator Typing => Page.GetByTestId("typing");
 
-    /// <summary>Opens the chat and picks a name; <paramref name="prepare"/> runs on the new context first.</summary>
-    public static async Task<ChatUser> SignInAsync(IBrowser browser, string url, string name, Func<IBrowserContext, Task>? prepare = null)
+    /// <summary>Opens the chat and picks a name.</summary>
+    public static async Task<ChatUser> SignInAsync(IBrowser browser, string url, string name)
     {
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 760 } });
-        if (prepare is not null)
-        {
-            await prepare(context);
-        }
-
         var page = await context.NewPageAsync();
         await page.GotoAsync(url);
         await page.GetByTestId("name").FillAsync(name);
@@ -87,7 +82,7 @@ public sealed class ChatUser : IAsyncDisposable
 
     /// <summary>Opens the inline editor of one's own message through its menu, types <paramref name="newText"/> and
     /// presses Enter to save it.</summary>
-    public static async Task TypeEditAsync(ILocator message, string newText)
+    private static async Task TypeEditAsync(ILocator message, string newText)
     {
         await message.GetByTestId("message-edit").ClickAsync(); // Playwright hovers first, which shows the menu
         await message.GetByTestId("edit-input").FillAsync(newText);

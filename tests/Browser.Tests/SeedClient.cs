@@ -7,34 +7,82 @@ namespace OrleansChat.Browser.Tests;
 /// <summary>A plain protocol client (no browser) that fills a room with messages quickly.</summary>
 public static class SeedClient
 {
-    public static async Task SendAsync(string gatewayUrl, string user, string room, IReadOnlyList<string> texts)
+    public static Task SendAsync(string gatewayUrl, string user, string room, IReadOnlyList<string> texts)
+        => PostAsync(gatewayUrl, user, room, [.. texts.Select(text => Send(text))]);
+
+    private static int s_ids;
+
+    /// <summary>A <c>send</c> frame with a fresh id.</summary>
+    public static Dictionary<string, object> Send(string text) => Frame("send", ("text", text));
+
+    /// <summary>An <c>edit</c> frame of one's own message <paramref name="seq"/>, with a fresh id.</summary>
+    public static Dictionary<string, object> Edit(long seq, string text) => Frame("edit", ("seq", seq), ("text", text));
+
+    /// <summary>A <c>delete</c> frame of one's own message <paramref name="seq"/>, with a fresh id.</summary>
+    public static Dictionary<string, object> Delete(long seq) => Frame("delete", ("seq", seq));
+
+    /// <summary>Joins <paramref name="room"/> as <paramref name="user"/>, posts the frames (send, edit, delete) in order
+    /// and waits until each is acknowledged: they are stored with consecutive seqs.</summary>
+    public static async Task PostAsync(string gatewayUrl, string user, string room, IReadOnlyList<Dictionary<string, object>> frames)
     {
         using var socket = new ClientWebSocket();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await socket.ConnectAsync(new Uri($"{gatewayUrl.Replace("http", "ws", StringComparison.Ordinal)}/ws?user={user}"), timeout.Token);
+        await socket.ConnectAsync(WsUri(gatewayUrl, user), timeout.Token);
         await SendFrameAsync(socket, new { type = "join", room }, timeout.Token);
         await ReadUntilAsync(socket, e => e.GetProperty("type").GetString() == "joined", _ => { }, timeout.Token);
-        for (var i = 0; i < texts.Count; i++)
+        foreach (var frame in frames)
         {
-            await SendFrameAsync(socket, new { type = "send", room, text = texts[i], id = $"seed-{i}" }, timeout.Token);
+            frame["room"] = room;
+            await SendFrameAsync(socket, frame, timeout.Token);
         }
 
-        var acked = 0;
-        await ReadUntilAsync(socket, _ => acked == texts.Count, e =>
+        var ids = frames.Select(frame => (string)frame["id"]).ToHashSet();
+        await ReadUntilAsync(socket, _ => ids.Count == 0, e =>
         {
-            var type = e.GetProperty("type").GetString();
-            if (type == "error")
+            if (e.GetProperty("type").GetString() == "error")
             {
                 throw new InvalidOperationException($"seeding failed: {e}");
             }
 
-            if (type == "message" && e.GetProperty("user").GetString() == user)
+            if (e.TryGetProperty("id", out var id) && e.GetProperty("user").GetString() == user)
             {
-                acked++;
+                ids.Remove(id.GetString()!);
             }
         }, timeout.Token);
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
     }
+
+    /// <summary>The read seq the server holds for <paramref name="user"/> in <paramref name="room"/> (from <c>joined</c>).</summary>
+    public static async Task<long> ReadMarkAsync(string gatewayUrl, string user, string room)
+    {
+        using var socket = new ClientWebSocket();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await socket.ConnectAsync(WsUri(gatewayUrl, user), timeout.Token);
+        await SendFrameAsync(socket, new { type = "join", room }, timeout.Token);
+        long read = -1;
+        await ReadUntilAsync(socket, e => e.GetProperty("type").GetString() == "joined", e =>
+        {
+            if (e.GetProperty("type").GetString() == "joined")
+            {
+                read = e.GetProperty("read").GetInt64();
+            }
+        }, timeout.Token);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
+        return read;
+    }
+
+    private static Dictionary<string, object> Frame(string type, params (string Name, object Value)[] fields)
+    {
+        var frame = new Dictionary<string, object> { ["type"] = type, ["id"] = $"seed-{Interlocked.Increment(ref s_ids)}" };
+        foreach (var (name, value) in fields)
+        {
+            frame[name] = value;
+        }
+
+        return frame;
+    }
+
+    private static Uri WsUri(string gatewayUrl, string user) => new($"{gatewayUrl.Replace("http", "ws", StringComparison.Ordinal)}/ws?user={user}");
 
     private static Task SendFrameAsync(ClientWebSocket socket, object frame, CancellationToken cancellation) =>
         socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(frame), WebSocketMessageType.Text, true, cancellation);
