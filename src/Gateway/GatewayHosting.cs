@@ -99,6 +99,7 @@ public static class GatewayHosting
         builder.Services.AddHostedService(services => services.GetRequiredService<RoomHub>());
         builder.Services.AddSingleton<ConnectionRegistry>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ConnectionRegistry>());
+        builder.Services.AddOpenApi();
         return builder;
     }
 

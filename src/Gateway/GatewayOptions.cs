@@ -51,6 +51,8 @@ public sealed class GatewayOptions
 
     public AuthOptions Auth { get; set; } = new();
 
+    public ApiOptions Api { get; set; } = new();
+
     /// <summary>Name of this gateway in <c>welcome</c>. Default: host name and process id.</summary>
     public string? NodeName { get; set; }
 
@@ -145,6 +147,15 @@ public sealed class AuthOptions
     public bool IsJwt => string.Equals(Mode, "jwt", StringComparison.OrdinalIgnoreCase);
 }
 
+/// <summary>The server API (<c>/api/...</c> for the application's backend): on only when a key is set.</summary>
+public sealed class ApiOptions
+{
+    /// <summary>The bearer key every server API call must carry. Unset (default): the server API answers 404.</summary>
+    public string? Key { get; set; }
+
+    public bool Enabled => !string.IsNullOrEmpty(Key);
+}
+
 /// <summary>Start-up validation: each failure names the configuration key and the rule.</summary>
 internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 {
@@ -175,6 +186,7 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
             $"Gateway:TrustedProxies must be IP addresses or CIDR networks (got '{string.Join(", ", o.TrustedProxies)}')");
         Check(o.Auth.IsJwt || string.Equals(o.Auth.Mode, "open", StringComparison.OrdinalIgnoreCase), $"Gateway:Auth:Mode must be 'open' or 'jwt' (got '{o.Auth.Mode}')");
         Check(!o.Auth.IsJwt || o.Auth.SigningKey is { Length: >= 32 }, "Gateway:Auth:SigningKey must be set to at least 32 characters when Gateway:Auth:Mode is 'jwt'");
+        Check(o.Api.Key is null || o.Api.Key.Length >= 16, "Gateway:Api:Key must be at least 16 characters when set");
         foreach (var origin in o.AllowedOrigins)
         {
             Check(Uri.TryCreate(origin, UriKind.Absolute, out _), $"Gateway:AllowedOrigins has '{origin}', which is not an absolute origin such as https://chat.example.com");

@@ -41,22 +41,28 @@ public sealed record PresenceChange(
     [property: Id(1)] bool Joined,
     [property: Id(2)] string? OriginConnection);
 
-/// <summary>Events of one room sent to one gateway in one call: stored events in seq order, then presence, then
-/// the lossy ones: users typing (not stored, dropped first when the gateway is behind) and read changes for the
-/// gateway's connections of those users. An older sender may leave the last two out: read them as empty.</summary>
+/// <summary>Events of one room sent to one gateway in one call: stored events in seq order, users removed from the
+/// room by the server API (<see cref="Kicked"/>: the gateway takes their connections out before it delivers the
+/// presence that follows), presence, then the lossy ones: users typing (not stored, dropped first when the gateway
+/// is behind) and read changes for the gateway's connections of those users. An older sender may leave the last
+/// ones out: read a default array as empty.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.RoomEvents")]
 public sealed record RoomEvents(
     [property: Id(0)] string Room,
     [property: Id(1)] ImmutableArray<ChatMessage> Messages,
     [property: Id(2)] ImmutableArray<PresenceChange> Presence,
     [property: Id(3)] ImmutableArray<string> Typing,
-    [property: Id(4)] ImmutableArray<ReadChange> Reads);
+    [property: Id(4)] ImmutableArray<ReadChange> Reads,
+    [property: Id(5)] ImmutableArray<string> Kicked = default);
 
 /// <summary>The connections one gateway holds in a room, per user. Sent on every subscription renewal so a
-/// re-activated grain (silo loss, idle collection) recovers presence without anyone rejoining.</summary>
+/// re-activated grain (silo loss, idle collection) recovers presence without anyone rejoining.
+/// <see cref="Version"/> counts the gateway's joins in the room when the snapshot was taken: a snapshot that reaches
+/// the room after a later join (it was taken before) must not remove that joiner.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.GatewayMembers")]
 public sealed record GatewayMembers(
-    [property: Id(0)] ImmutableDictionary<string, ImmutableArray<string>> ConnectionsByUser)
+    [property: Id(0)] ImmutableDictionary<string, ImmutableArray<string>> ConnectionsByUser,
+    [property: Id(1)] long Version = 0)
 {
     public static GatewayMembers Empty { get; } = new(ImmutableDictionary<string, ImmutableArray<string>>.Empty);
 }
@@ -77,7 +83,8 @@ public sealed record JoinRequest(
     [property: Id(0)] string User,
     [property: Id(1)] string GatewayId,
     [property: Id(2)] string ConnectionId,
-    [property: Id(3)] long? Since);
+    [property: Id(3)] long? Since,
+    [property: Id(4)] long Version = 0);
 
 /// <summary><see cref="GatewaySubscribed"/> false tells the gateway its subscription is gone (the grain
 /// re-activated): it re-subscribes at once instead of waiting for its renewal timer.</summary>
@@ -98,7 +105,8 @@ public sealed record LeaveRequest(
     [property: Id(2)] string ConnectionId);
 
 /// <summary>A post: a message, or (by <see cref="Kind"/>) an edit or a deletion of the user's own message
-/// <see cref="Target"/> (a deletion's text is empty).</summary>
+/// <see cref="Target"/> (a deletion's text is empty). A <see cref="Moderator"/> deletion (the server API) may
+/// remove anyone's message.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.PostRequest")]
 public sealed record PostRequest(
     [property: Id(0)] string User,
@@ -106,7 +114,8 @@ public sealed record PostRequest(
     [property: Id(2)] string Text,
     [property: Id(3)] string? GatewayId,
     [property: Id(4)] ChatEventKind Kind = ChatEventKind.Message,
-    [property: Id(5)] long Target = 0);
+    [property: Id(5)] long Target = 0,
+    [property: Id(6)] bool Moderator = false);
 
 /// <summary>One post of a <see cref="PostBatchRequest"/>.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansChat.PostItem")]
@@ -180,6 +189,25 @@ public sealed record HistoryQuery(
 public sealed record HistoryResult(
     [property: Id(0)] RoomError Error,
     [property: Id(1)] ImmutableArray<ChatMessage> Messages);
+
+/// <summary>The server API's view of a room.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.RoomInfo")]
+public sealed record RoomInfo(
+    [property: Id(0)] RoomError Error,
+    [property: Id(1)] long Seq,
+    [property: Id(2)] ImmutableArray<string> Members);
+
+/// <summary>Removes every connection of <see cref="User"/> from the room; <see cref="BanSeconds"/> &gt; 0 also
+/// refuses the user's joins for that long (0 sets no ban and lifts none).</summary>
+[GenerateSerializer, Immutable, Alias("OrleansChat.KickRequest")]
+public sealed record KickRequest(
+    [property: Id(0)] string User,
+    [property: Id(1)] long BanSeconds);
+
+[GenerateSerializer, Immutable, Alias("OrleansChat.KickResult")]
+public sealed record KickResult(
+    [property: Id(0)] RoomError Error,
+    [property: Id(1)] int Connections);
 
 /// <summary>Typed failures at the grain boundary; the gateway maps them to protocol error codes.</summary>
 [GenerateSerializer, Alias("OrleansChat.RoomError")]

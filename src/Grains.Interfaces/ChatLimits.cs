@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 
 namespace OrleansChat.Grains.Interfaces;
@@ -12,9 +13,9 @@ public static class ChatLimits
     public const int DefaultHistory = 50;
     public const int MaxHistory = 200;
 
-    public static bool IsValidRoom(string? room) => IsValidName(room, MaxRoomNameLength);
+    public static bool IsValidRoom([NotNullWhen(true)] string? room) => IsValidName(room, MaxRoomNameLength);
 
-    public static bool IsValidUser(string? user) => IsValidName(user, MaxUserNameLength);
+    public static bool IsValidUser([NotNullWhen(true)] string? user) => IsValidName(user, MaxUserNameLength);
 
     public static bool IsValidClientId(string? id) => id is { Length: > 0 and <= MaxClientIdLength };
 

@@ -42,6 +42,14 @@ public interface IRoomGrain : IGrainWithStringKey
     [Alias("Read")]
     Task Read(ReadRequest request);
 
+    /// <summary>Seq and members, for the server API.</summary>
+    [Alias("Info"), ReadOnly]
+    Task<RoomInfo> Info();
+
+    /// <summary>The server API removes a user from the room (every connection, on every gateway) and may ban them.</summary>
+    [Alias("Kick")]
+    Task<KickResult> Kick(KickRequest request);
+
     [Alias("History"), ReadOnly]
     Task<HistoryResult> History(HistoryQuery query);
 

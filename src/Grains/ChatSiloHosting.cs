@@ -32,6 +32,7 @@ public static class ChatSiloHosting
 
         silo.Services.TryAddSingleton<IMessageStore, InMemoryMessageStore>();
         silo.Services.TryAddSingleton<IReadStateStore, InMemoryReadStateStore>();
+        silo.Services.TryAddSingleton<IBanStore, InMemoryBanStore>();
         return silo;
     }
 
@@ -58,6 +59,7 @@ public static class ChatSiloHosting
         });
         silo.Services.TryAddSingleton<IMessageStore, PostgresMessageStore>();
         silo.Services.TryAddSingleton<IReadStateStore, PostgresReadStateStore>();
+        silo.Services.TryAddSingleton<IBanStore, PostgresBanStore>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSchemaMigration>();
         return silo;
     }

@@ -47,6 +47,14 @@ public static partial class PostgresSchema
                 PRIMARY KEY (user_name, room)
             );
             """),
+        ("bans per room and user", """
+            CREATE TABLE bans (
+                room      text        NOT NULL,
+                user_name text        NOT NULL,
+                until     timestamptz NOT NULL,
+                PRIMARY KEY (room, user_name)
+            );
+            """),
     ];
 
     public static int LatestVersion => Migrations.Length;

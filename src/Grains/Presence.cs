@@ -7,24 +7,26 @@ namespace OrleansChat.Grains;
 /// connections, on any gateway, is in the room.</summary>
 internal sealed class Presence
 {
-    private readonly Dictionary<string, Dictionary<string, HashSet<string>>> _byGateway = new(StringComparer.Ordinal);
+    /// <summary>Per gateway, per user: each connection with the gateway's join version (<see cref="GatewayMembers.Version"/>).</summary>
+    private readonly Dictionary<string, Dictionary<string, Dictionary<string, long>>> _byGateway = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _connectionsPerUser = new(StringComparer.Ordinal);
 
     /// <summary>Adds a connection; true when it is the user's first in the room.</summary>
-    public bool Add(string gatewayId, string user, string connectionId)
+    public bool Add(string gatewayId, string user, string connectionId, long version = 0)
     {
         if (!_byGateway.TryGetValue(gatewayId, out var users))
         {
-            _byGateway[gatewayId] = users = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+            _byGateway[gatewayId] = users = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
         }
 
         if (!users.TryGetValue(user, out var connections))
         {
-            users[user] = connections = new HashSet<string>(StringComparer.Ordinal);
+            users[user] = connections = new Dictionary<string, long>(StringComparer.Ordinal);
         }
 
-        if (!connections.Add(connectionId))
+        if (!connections.TryAdd(connectionId, version))
         {
+            connections[connectionId] = Math.Max(version, connections[connectionId]);
             return false;
         }
 
@@ -77,7 +79,7 @@ internal sealed class Presence
         {
             foreach (var (user, connections) in old.ToArray())
             {
-                foreach (var connection in connections.ToArray())
+                foreach (var connection in connections.Keys.ToArray())
                 {
                     Remove(gatewayId, user, connection);
                 }
@@ -88,7 +90,7 @@ internal sealed class Presence
         {
             foreach (var connection in connections)
             {
-                Add(gatewayId, user, connection);
+                Add(gatewayId, user, connection, members.Version);
             }
         }
 
@@ -106,7 +108,8 @@ internal sealed class Presence
     }
 
     /// <summary>Removes the connections one gateway no longer reports (a leave whose call was lost); adds
-    /// nothing, because a joiner can be in the report before its join reached the room.</summary>
+    /// nothing, because a joiner can be in the report before its join reached the room. A connection that joined
+    /// after the report was taken (its join version is above the report's) is not in it and stays.</summary>
     public ImmutableArray<PresenceChange> RemoveMissing(string gatewayId, GatewayMembers members)
     {
         if (!_byGateway.TryGetValue(gatewayId, out var users))
@@ -118,9 +121,9 @@ internal sealed class Presence
         foreach (var (user, connections) in users.ToArray())
         {
             var reported = members.ConnectionsByUser.GetValueOrDefault(user);
-            foreach (var connection in connections.ToArray())
+            foreach (var (connection, version) in connections.ToArray())
             {
-                if ((reported.IsDefault || !reported.Contains(connection)) && Remove(gatewayId, user, connection))
+                if (version <= members.Version && (reported.IsDefault || !reported.Contains(connection)) && Remove(gatewayId, user, connection))
                 {
                     changes.Add(new PresenceChange(user, false, null));
                 }
@@ -131,6 +134,28 @@ internal sealed class Presence
     }
 
     public ImmutableArray<string> Users() => [.. _connectionsPerUser.Keys];
+
+    /// <summary>Removes every connection of <paramref name="user"/>; how many there were, and on which gateways.</summary>
+    public (int Connections, List<string> Gateways) RemoveUser(string user)
+    {
+        var connections = 0;
+        var gateways = new List<string>();
+        foreach (var (gatewayId, users) in _byGateway.ToArray())
+        {
+            if (users.Remove(user, out var held))
+            {
+                connections += held.Count;
+                gateways.Add(gatewayId);
+                if (users.Count == 0)
+                {
+                    _byGateway.Remove(gatewayId);
+                }
+            }
+        }
+
+        _connectionsPerUser.Remove(user);
+        return (connections, gateways);
+    }
 
     /// <summary>The gateways holding a connection of <paramref name="user"/> in the room.</summary>
     public IEnumerable<string> GatewaysOf(string user)

@@ -16,6 +16,8 @@ namespace OrleansChat.Grains;
 public sealed partial class RoomGrain : Grain, IRoomGrain
 {
     private readonly IMessageStore _store;
+    private readonly IBanStore _banStore;
+    private Dictionary<string, DateTime> _bans = new(StringComparer.Ordinal);
     private readonly RoomOptions _options;
     private readonly ILogger<RoomGrain> _logger;
 
@@ -39,9 +41,10 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
     private DateTime _storeDedupeUntil;
     private DateTime _activatedAt;
 
-    public RoomGrain(IMessageStore store, IOptions<RoomOptions> options, ILogger<RoomGrain> logger)
+    public RoomGrain(IMessageStore store, IBanStore banStore, IOptions<RoomOptions> options, ILogger<RoomGrain> logger)
     {
         _store = store;
+        _banStore = banStore;
         _options = options.Value;
         _logger = logger;
         _recent = new RecentMessages(_options.RecentMessages);
@@ -65,6 +68,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             {
                 Remember(message);
             }
+
+            _bans = new Dictionary<string, DateTime>(await _banStore.LoadAsync(_room, DateTime.UtcNow, cancellationToken), StringComparer.Ordinal);
 
             // Older messages than these exist: their client ids are still within the dedupe window until the
             // oldest loaded one leaves it, so until then new posts are also checked against the store.
@@ -145,6 +150,11 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return new JoinResult(RoomError.BadRequest, 0, [], [], false, false);
         }
 
+        if (_bans.TryGetValue(request.User, out var bannedUntil) && bannedUntil > DateTime.UtcNow)
+        {
+            return new JoinResult(RoomError.Forbidden, 0, [], [], false, false);
+        }
+
         // The user's read seq comes from their grain, asked while the history is read.
         var lastRead = ReadStateAsync(request.User);
         var read = request.Since is { } since
@@ -163,7 +173,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         }
 
         var subscribed = TouchGateway(request.GatewayId);
-        if (_presence.Add(request.GatewayId, request.User, request.ConnectionId))
+        if (_presence.Add(request.GatewayId, request.User, request.ConnectionId, request.Version))
         {
             Broadcast([], [new PresenceChange(request.User, true, request.ConnectionId)]);
         }
@@ -269,6 +279,64 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             }
         }
     }
+
+    public Task<RoomInfo> Info()
+        => Task.FromResult(_validRoom ? new RoomInfo(RoomError.None, _seq, _presence.Users()) : new RoomInfo(RoomError.BadRoom, 0, []));
+
+    public async Task<KickResult> Kick(KickRequest request)
+    {
+        if (!_validRoom)
+        {
+            return new KickResult(RoomError.BadRoom, 0);
+        }
+
+        if (!ChatLimits.IsValidUser(request.User) || request.BanSeconds < 0)
+        {
+            return new KickResult(RoomError.BadRequest, 0);
+        }
+
+        if (request.BanSeconds > 0)
+        {
+            // Stored before it is answered: a ban holds on every gateway, after a re-activation, after a restart.
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Min(request.BanSeconds, MaxBanSeconds));
+            try
+            {
+                await _banStore.BanAsync(_room, request.User, until);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogStoreFailed(_logger, ex, _room);
+                return new KickResult(RoomError.Unavailable, 0);
+            }
+
+            _bans[request.User] = until;
+        }
+
+        // Out of presence now; the user's gateways take the connections out (and tell them) before the others
+        // hear that the user left, in the same notification order.
+        var (connections, gateways) = _presence.RemoveUser(request.User);
+        foreach (var gatewayId in gateways)
+        {
+            if (_subscriptions.TryGetValue(gatewayId, out var subscription) && subscription.Observer is not null)
+            {
+                subscription.EnqueueKick(request.User);
+                if (!subscription.Delivering)
+                {
+                    _ = DeliverAsync(gatewayId, subscription);
+                }
+            }
+        }
+
+        if (connections > 0)
+        {
+            Broadcast([], [new PresenceChange(request.User, false, null)]);
+        }
+
+        return new KickResult(RoomError.None, connections);
+    }
+
+    /// <summary>About a hundred years: "until further notice" without overflowing a date.</summary>
+    private const long MaxBanSeconds = 100L * 365 * 24 * 3600;
 
     /// <summary>The user's read seq, or null when their grain cannot tell (the join then answers unavailable).</summary>
     private async Task<long?> ReadStateAsync(string user)
@@ -617,7 +685,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             var error = !_targets.TryGet(request.Target, out var target) || target.Kind != ChatEventKind.Message
                 || target.Deleted || deletedHere?.Contains(request.Target) == true
                 ? RoomError.NotFound
-                : target.User != request.User ? RoomError.Forbidden : RoomError.None;
+                : target.User != request.User && !request.Moderator ? RoomError.Forbidden : RoomError.None;
             if (error != RoomError.None)
             {
                 Complete(pending, new PostResult(error, null, false, true));
@@ -942,6 +1010,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         private readonly List<PresenceChange> _presence = [];
         private readonly List<string> _typing = [];
         private readonly List<ReadChange> _reads = [];
+        private readonly List<string> _kicked = [];
 
         public IRoomObserver? Observer { get; set; }
 
@@ -953,7 +1022,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         /// <summary>The last call to this gateway went unanswered (its events were sent again).</summary>
         public bool Unanswered { get; set; }
 
-        public bool IsEmpty => _messages.Count == 0 && _presence.Count == 0 && _typing.Count == 0 && _reads.Count == 0;
+        public bool IsEmpty => _messages.Count == 0 && _presence.Count == 0 && _typing.Count == 0 && _reads.Count == 0 && _kicked.Count == 0;
 
         public int PendingMessages => _messages.Count;
 
@@ -1006,6 +1075,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
         public void EnqueueRead(ReadChange change) => _reads.Add(change);
 
+        public void EnqueueKick(string user) => _kicked.Add(user);
+
         /// <summary>Puts the events of an unanswered call back in front of what is pending, in order. Typing
         /// notices are not sent again: late, they would be wrong.</summary>
         public void Requeue(RoomEvents events, int maxMessages)
@@ -1013,6 +1084,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             _messages.InsertRange(0, events.Messages);
             _presence.InsertRange(0, events.Presence);
             _reads.InsertRange(0, events.Reads);
+            _kicked.InsertRange(0, events.Kicked);
             Trim(maxMessages);
         }
 
@@ -1035,11 +1107,12 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             }
 
             var count = Math.Min(maxMessages, _messages.Count);
-            var events = new RoomEvents(room, [.. _messages.GetRange(0, count)], [.. _presence], [.. _typing], [.. _reads]);
+            var events = new RoomEvents(room, [.. _messages.GetRange(0, count)], [.. _presence], [.. _typing], [.. _reads], [.. _kicked]);
             _messages.RemoveRange(0, count);
             _presence.Clear();
             _typing.Clear();
             _reads.Clear();
+            _kicked.Clear();
             return events;
         }
     }

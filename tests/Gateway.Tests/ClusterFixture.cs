@@ -11,6 +11,9 @@ public class ClusterFixture : IAsyncLifetime
 {
     public const string SigningKey = "test-signing-key-that-is-long-enough-0123456789";
 
+    /// <summary>The server API's key on gateways A, B and Jwt (Strict and Tiny have none: their API is off).</summary>
+    public const string ApiKey = "server-api-key-for-tests-0123456789";
+
     public TestCluster Cluster { get; private set; } = null!;
 
     /// <summary>Two ordinary gateways (generous rate limit so ordering tests are not throttled).</summary>
@@ -35,8 +38,8 @@ public class ClusterFixture : IAsyncLifetime
         Cluster = builder.Build();
         await Cluster.DeployAsync();
 
-        A = StartGateway("gw-a", Fast);
-        B = StartGateway("gw-b", Fast);
+        A = StartGateway("gw-a", WithApiKey(Fast));
+        B = StartGateway("gw-b", WithApiKey(Fast));
         StartMoreGateways();
     }
 
@@ -48,12 +51,12 @@ public class ClusterFixture : IAsyncLifetime
             ["Gateway:MaxRoomsPerConnection"] = "5",
         });
         Tiny = StartGateway("gw-tiny", new() { ["Gateway:OutboundQueue"] = "256" });
-        Jwt = StartGateway("gw-jwt", new()
+        Jwt = StartGateway("gw-jwt", WithApiKey(new()
         {
             ["Gateway:Auth:Mode"] = "jwt",
             ["Gateway:Auth:SigningKey"] = SigningKey,
             ["Gateway:Auth:Issuer"] = "orleanschat-tests",
-        });
+        }));
     }
 
     /// <summary>A 64 KiB socket send buffer, so that a client that stops reading reaches its outbound queue
@@ -68,6 +71,12 @@ public class ClusterFixture : IAsyncLifetime
         ["Gateway:Limits:ConnectionsPerAddress"] = "100000",
         ["Gateway:SocketSendBufferBytes"] = "65536",
     };
+
+    private static Dictionary<string, string?> WithApiKey(Dictionary<string, string?> settings)
+    {
+        settings["Gateway:Api:Key"] = ApiKey;
+        return settings;
+    }
 
     public GatewayFactory StartGateway(string name, Dictionary<string, string?> settings)
     {
@@ -105,10 +114,13 @@ public class ClusterFixture : IAsyncLifetime
 
         public static readonly InMemoryReadStateStore ReadState = new();
 
+        public static readonly InMemoryBanStore Bans = new();
+
         public void Configure(ISiloBuilder siloBuilder)
         {
             siloBuilder.Services.AddSingleton<IMessageStore>(Store);
             siloBuilder.Services.AddSingleton<IReadStateStore>(ReadState);
+            siloBuilder.Services.AddSingleton<IBanStore>(Bans);
             siloBuilder.AddChatRooms(new ConfigurationBuilder().Build());
         }
     }

@@ -37,10 +37,11 @@ public static class Handshake
 
 public static class Tokens
 {
-    public static string Create(string subject, string key, string issuer, DateTime expires)
+    /// <summary>A signed token; <paramref name="claims"/> adds more (such as <c>rooms</c>, an array).</summary>
+    public static string Create(string subject, string key, string issuer, DateTime expires, Dictionary<string, object>? claims = null)
         => new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
         {
-            Claims = new Dictionary<string, object> { ["sub"] = subject },
+            Claims = new Dictionary<string, object>(claims ?? []) { ["sub"] = subject },
             Issuer = issuer,
             NotBefore = expires.AddMinutes(-30),
             IssuedAt = expires.AddMinutes(-30),

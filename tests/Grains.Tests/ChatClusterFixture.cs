@@ -23,6 +23,8 @@ public class ChatClusterFixture : IAsyncLifetime
 
     public InMemoryReadStateStore ReadState { get; } = new();
 
+    public InMemoryBanStore Bans { get; } = new();
+
     public InProcessTestCluster Cluster { get; private set; } = null!;
 
     public IClusterClient Client => Cluster.Client;
@@ -37,6 +39,7 @@ public class ChatClusterFixture : IAsyncLifetime
         {
             silo.Services.AddSingleton<IMessageStore>(Store);
             silo.Services.AddSingleton<IReadStateStore>(ReadState);
+            silo.Services.AddSingleton<IBanStore>(Bans);
             silo.AddChatRooms(silo.Configuration);
             silo.AddOutgoingGrainCallFilter<NotificationLoss>();
             silo.Services.Configure<RoomOptions>(options =>

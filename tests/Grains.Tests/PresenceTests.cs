@@ -103,6 +103,24 @@ public sealed class PresenceTests(ChatClusterFixture fixture)
         Assert.Equal([new PresenceChange("zoe", true, "z1"), new PresenceChange("zoe", false, null)], east.PresenceChanges);
     }
 
+    [Fact]
+    public async Task A_renewal_taken_before_a_join_does_not_remove_that_joiner()
+    {
+        var room = fixture.Room(Rooms.Unique("stale"));
+        var west = new TestGateway(fixture.Client, "west");
+        await west.SubscribeAsync(room);
+
+        // The gateway took its snapshot (4 joins so far) just before zoe's join (its 5th), and the snapshot reached
+        // the room after the join: it does not list her, and must not remove her.
+        await room.Join(Rooms.Join("zoe", west, "z1") with { Version = 5 });
+        await west.SubscribeAsync(room, members: GatewayMembers.Empty with { Version = 4 });
+        Assert.Equal(["zoe"], (await room.Info()).Members.ToArray());
+
+        // A snapshot taken after her join that no longer lists her: her leave was lost, she goes.
+        await west.SubscribeAsync(room, members: GatewayMembers.Empty with { Version = 5 });
+        Assert.Empty((await room.Info()).Members);
+    }
+
     private static GatewayMembers Members(params (string User, string Connection)[] members)
         => new(members.ToImmutableDictionary(m => m.User, m => ImmutableArray.Create(m.Connection)));
 }

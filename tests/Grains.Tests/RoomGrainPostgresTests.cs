@@ -54,7 +54,7 @@ public sealed class RoomGrainPostgresTests(PostgresFixture postgres)
     }
 
     [Fact]
-    public async Task Edits_deletions_and_read_state_survive_a_restart_of_the_whole_cluster()
+    public async Task Edits_deletions_read_state_and_bans_survive_a_restart_of_the_whole_cluster()
     {
         var configuration = new ConfigurationBuilder()
             .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Messages"] = await postgres.CreateDatabaseAsync() })
@@ -67,6 +67,7 @@ public sealed class RoomGrainPostgresTests(PostgresFixture postgres)
             await room.Post(new PostRequest("ana", "e1", "hello", null, ChatEventKind.Edit, 1));
             await room.Post(new PostRequest("ana", "d1", "", null, ChatEventKind.Delete, 2));
             Assert.Equal(3, await cluster.Client.GetGrain<IUserGrain>("ana").MarkRead("pg-events", 3));
+            Assert.Equal(RoomError.None, (await room.Kick(new KickRequest("troll", 3600))).Error);
             await cluster.StopAllSilosAsync();
         }
 
@@ -82,6 +83,7 @@ public sealed class RoomGrainPostgresTests(PostgresFixture postgres)
             Assert.Equal(0, await cluster.Client.GetGrain<IUserGrain>("ana").MarkRead("pg-events", 2));
             var gateway = new TestGateway(cluster.Client);
             Assert.Equal(3, (await room.Join(Rooms.Join("ana", gateway, "c1"))).Read);
+            Assert.Equal(RoomError.Forbidden, (await room.Join(Rooms.Join("troll", gateway, "c2"))).Error);
         }
     }
 

@@ -1,7 +1,9 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Unicode;
 using System.Threading.Channels;
+using OrleansChat.Gateway.Http;
 using OrleansChat.Gateway.Protocol;
 using OrleansChat.Gateway.Rooms;
 using OrleansChat.Grains.Interfaces;
@@ -43,7 +45,10 @@ public sealed partial class ChatConnection
     private readonly Channel<byte[]> _outbound;
     private readonly Channel<ClientRequest> _requests;
     private readonly RateLimiter _rateLimiter;
-    private readonly HashSet<string> _rooms = new(StringComparer.Ordinal);
+    private readonly RoomAccess _access;
+
+    /// <summary>Joined rooms. Changed by the request loop, and by the room hub when the server API kicks the user.</summary>
+    private readonly ConcurrentDictionary<string, byte> _rooms = new(StringComparer.Ordinal);
 
     /// <summary>When this connection last forwarded a <c>typing</c> per room (<see cref="Environment.TickCount64"/>).</summary>
     private readonly Dictionary<string, long> _typingSent = new(StringComparer.Ordinal);
@@ -58,10 +63,11 @@ public sealed partial class ChatConnection
     private TaskCompletionSource? _drained;
     private long _framesWritten;
 
-    public ChatConnection(WebSocket socket, string user, GatewayOptions options, RoomHub hub, GatewayMetrics metrics, ILogger logger)
+    public ChatConnection(WebSocket socket, Identity identity, GatewayOptions options, RoomHub hub, GatewayMetrics metrics, ILogger logger)
     {
         _socket = socket;
-        User = user;
+        User = identity.User;
+        _access = identity.Rooms;
         _options = options;
         _hub = hub;
         _metrics = metrics;
@@ -155,7 +161,7 @@ public sealed partial class ChatConnection
         {
             _requests.Writer.TryComplete();
             await requests;
-            await _hub.LeaveAllAsync(this, _rooms);
+            await _hub.LeaveAllAsync(this, _rooms.Keys);
             RequestClose(WebSocketCloseStatus.NormalClosure, "", discardQueued: false);
             await writer;
             _aborted.Cancel();
@@ -180,6 +186,16 @@ public sealed partial class ChatConnection
         }
 
         RequestClose(SlowConsumerStatus, "slow consumer", discardQueued: true);
+    }
+
+    /// <summary>The server API removed this connection's user from <paramref name="room"/> (the room hub has taken it
+    /// out of the room already): it is out, exactly as after its own leave, and told why.</summary>
+    public void Kicked(string room)
+    {
+        if (_rooms.TryRemove(room, out _))
+        {
+            Enqueue(Events.Left(room, "kicked"));
+        }
     }
 
     /// <summary>Queues a best-effort event (typing) only while this client keeps up: one whose queue is above the
@@ -443,7 +459,7 @@ public sealed partial class ChatConnection
     private bool IsPostable(ClientRequest request, string? room)
         => request is { IsPost: true, ErrorCode: null, RateLimited: false }
             && request.Room == room
-            && _rooms.Contains(room!)
+            && _rooms.ContainsKey(room!)
             && ChatLimits.Utf8Length(request.Text!) <= _options.MaxTextBytes;
 
     /// <summary>Posts a batch of sends, edits and deletes to one room. A first post is acknowledged by the room's
@@ -479,7 +495,13 @@ public sealed partial class ChatConnection
         switch (request.Type)
         {
             case RequestType.Join:
-                if (!_rooms.Contains(room) && _rooms.Count >= _options.MaxRoomsPerConnection)
+                if (!_access.Allows(room))
+                {
+                    EnqueueError(ErrorCodes.Forbidden, $"you may not join room \"{room}\"", room: room);
+                    return;
+                }
+
+                if (!_rooms.ContainsKey(room) && _rooms.Count >= _options.MaxRoomsPerConnection)
                 {
                     EnqueueError(ErrorCodes.BadRequest, $"at most {_options.MaxRoomsPerConnection} rooms per connection", room: room);
                     return;
@@ -491,11 +513,11 @@ public sealed partial class ChatConnection
                     return;
                 }
 
-                _rooms.Add(room);
+                _rooms.TryAdd(room, 0);
                 return;
 
             case RequestType.Leave:
-                if (!_rooms.Remove(room))
+                if (!_rooms.TryRemove(room, out _))
                 {
                     EnqueueNotJoined(request);
                     return;
@@ -513,7 +535,7 @@ public sealed partial class ChatConnection
                 return;
 
             case RequestType.Typing:
-                if (!_rooms.Contains(room))
+                if (!_rooms.ContainsKey(room))
                 {
                     EnqueueNotJoined(request);
                     return;
@@ -530,7 +552,7 @@ public sealed partial class ChatConnection
                 return;
 
             case RequestType.Read:
-                if (!_rooms.Contains(room))
+                if (!_rooms.ContainsKey(room))
                 {
                     EnqueueNotJoined(request);
                     return;
@@ -544,7 +566,7 @@ public sealed partial class ChatConnection
                 return;
 
             case RequestType.History:
-                if (!_rooms.Contains(room))
+                if (!_rooms.ContainsKey(room))
                 {
                     EnqueueNotJoined(request);
                     return;
@@ -567,7 +589,7 @@ public sealed partial class ChatConnection
     /// <summary>A post that is not postable: answers why (the protocol's order of checks).</summary>
     private void RefusePost(ClientRequest request, string room)
     {
-        if (!_rooms.Contains(room))
+        if (!_rooms.ContainsKey(room))
         {
             EnqueueNotJoined(request);
             return;

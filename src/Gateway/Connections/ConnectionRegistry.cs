@@ -64,6 +64,22 @@ public sealed class ConnectionRegistry : IHostedLifecycleService
         }
     }
 
+    /// <summary>The server API disconnects a user: every connection of theirs here is closed with 1008.</summary>
+    public int DisconnectUser(string user)
+    {
+        var closed = 0;
+        foreach (var connection in _connections.Keys)
+        {
+            if (connection.User == user && !connection.IsClosing)
+            {
+                connection.RequestClose(WebSocketCloseStatus.PolicyViolation, "disconnected by the server", discardQueued: false);
+                closed++;
+            }
+        }
+
+        return closed;
+    }
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _lifetime.ApplicationStopping.Register(StartDraining);

@@ -9,7 +9,7 @@ using OrleansChat.Hosting;
 
 namespace OrleansChat.Gateway.Http;
 
-/// <summary>The gateway's HTTP surface: <c>/ws</c>, health, metrics, REST history and the web client.</summary>
+/// <summary>The gateway's HTTP surface: <c>/ws</c>, health, metrics, REST history, the server API and the web client.</summary>
 public static partial class ChatEndpoints
 {
     public static WebApplication MapChatEndpoints(this WebApplication app)
@@ -20,6 +20,7 @@ public static partial class ChatEndpoints
         app.MapChatHealth();
         app.MapChatMetrics();
         app.MapGet("/api/rooms/{room}/messages", GetMessagesAsync).RequireRateLimiting(ChatRateLimits.History);
+        app.MapServerApi();
         return app;
     }
 
@@ -38,13 +39,14 @@ public static partial class ChatEndpoints
             return;
         }
 
-        var (user, status, reason) = await access.AuthenticateAsync(context.Request);
-        if (user is null)
+        var (identity, status, reason) = await access.AuthenticateAsync(context.Request);
+        if (identity is null)
         {
             await RefuseAsync(context, status, reason);
             return;
         }
 
+        var user = identity.User;
         if (connections.Draining)
         {
             await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "the gateway is shutting down; connect to another one");
@@ -69,7 +71,7 @@ public static partial class ChatEndpoints
             KeepAliveInterval = settings.HeartbeatInterval,
             KeepAliveTimeout = settings.HeartbeatInterval,
         });
-        var connection = new ChatConnection(socket, user, settings, hub, metrics, loggers.CreateLogger<ChatConnection>());
+        var connection = new ChatConnection(socket, identity, settings, hub, metrics, loggers.CreateLogger<ChatConnection>());
         if (!connections.TryAdd(connection))
         {
             connection.RequestClose(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, "gateway shutting down", discardQueued: false);
@@ -102,19 +104,28 @@ public static partial class ChatEndpoints
 
     private static async Task GetMessagesAsync(HttpContext context, string room, AccessPolicy access, RoomHub hub, IOptions<GatewayOptions> options)
     {
-        if (options.Value.Auth.IsJwt)
+        RoomAccess? rooms = null;
+        if (options.Value.Auth.IsJwt && !access.HasApiKey(context.Request))
         {
-            var (user, status, reason) = await access.AuthenticateAsync(context.Request);
-            if (user is null)
+            var (identity, status, reason) = await access.AuthenticateAsync(context.Request);
+            if (identity is null)
             {
                 await RefuseAsync(context, status, reason);
                 return;
             }
+
+            rooms = identity.Rooms;
         }
 
         if (!ChatLimits.IsValidRoom(room))
         {
             await RefuseAsync(context, StatusCodes.Status400BadRequest, "invalid room name: 1 to 64 characters of A-Z a-z 0-9 _ - .");
+            return;
+        }
+
+        if (rooms is not null && !rooms.Allows(room))
+        {
+            await RefuseAsync(context, StatusCodes.Status403Forbidden, "the token does not allow this room");
             return;
         }
 

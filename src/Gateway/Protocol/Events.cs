@@ -65,10 +65,15 @@ public static class Events
         w.WriteNumber("read", result.Read);
     });
 
-    public static byte[] Left(string room) => Write(w =>
+    /// <summary><paramref name="reason"/>: <c>kicked</c> when the server API removed the user.</summary>
+    public static byte[] Left(string room, string? reason = null) => Write(w =>
     {
         w.WriteString("type", "left");
         w.WriteString("room", room);
+        if (reason is not null)
+        {
+            w.WriteString("reason", reason);
+        }
     });
 
     /// <summary>A stored event as delivered live: a <c>message</c>, an <c>edit</c> or a <c>delete</c>.</summary>

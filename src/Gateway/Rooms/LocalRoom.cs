@@ -30,6 +30,10 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
     private long _knownSeq;
     private bool _repairing;
     private long _holdId;
+
+    /// <summary>Counts joins registered here; a members snapshot carries the count it was taken at (the room must not
+    /// let an older snapshot remove a later joiner).</summary>
+    private long _joins;
     private bool _holdReported;
     private TaskCompletionSource? _holding;
 
@@ -114,8 +118,9 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
     }
 
     /// <summary>Registers a joining connection before the grain call, so every message the grain fans out
-    /// after its join turn is caught (buffered until the <c>joined</c> reply is queued).</summary>
-    public void BeginJoin(ChatConnection connection)
+    /// after its join turn is caught (buffered until the <c>joined</c> reply is queued). Returns the join's
+    /// version, which the join call carries.</summary>
+    public long BeginJoin(ChatConnection connection)
     {
         lock (_lock)
         {
@@ -127,6 +132,8 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
             {
                 _members[connection] = new Member { Pending = [] };
             }
+
+            return ++_joins;
         }
     }
 
@@ -308,6 +315,29 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
         }
     }
 
+    /// <summary>The server API removed these users from the room: their connections here are out (and told so)
+    /// before anything after this reaches the room's members.</summary>
+    public void DeliverKicks(ImmutableArray<string> users)
+    {
+        List<ChatConnection>? kicked = null;
+        lock (_lock)
+        {
+            foreach (var connection in _members.Keys)
+            {
+                if (users.Contains(connection.User))
+                {
+                    (kicked ??= []).Add(connection);
+                }
+            }
+
+            foreach (var connection in kicked ?? [])
+            {
+                Remove(connection);
+                connection.Kicked(Name);
+            }
+        }
+    }
+
     /// <summary>Typing notices: to every member but the typist's own connections, and only to those not behind
     /// (<see cref="ChatConnection.EnqueueLossy"/>). A connection still joining misses them: they are repeated.</summary>
     public void DeliverTyping(ImmutableArray<string> users)
@@ -371,7 +401,7 @@ internal sealed class LocalRoom(string name, IRoomGrain grain, RoomHub hub)
                 ids.Add(connection.Id);
             }
 
-            return new GatewayMembers(byUser.ToImmutableDictionary(pair => pair.Key, pair => pair.Value.ToImmutable(), StringComparer.Ordinal));
+            return new GatewayMembers(byUser.ToImmutableDictionary(pair => pair.Key, pair => pair.Value.ToImmutable(), StringComparer.Ordinal), _joins);
         }
     }
 

@@ -37,6 +37,8 @@ public sealed record HistoryOutcome(RequestError? Error, ImmutableArray<ChatMess
 /// collection, rebalancing), silently. So they are renewed on a timer, and at once after any failed
 /// grain call or when a grain says it does not know us; each renewal reports the room's seq, and any
 /// gap is fetched from the grain, so connected clients miss nothing.
+/// The hub also keeps this gateway's entry in the gateway registry (an <see cref="IGatewayObserver"/>), renewed on the
+/// same loop, so that the server API's "disconnect a user" on any gateway reaches the user's connections here.
 /// </summary>
 public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
 {
@@ -60,11 +62,14 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     private readonly ConcurrentDictionary<string, LocalRoom> _rooms = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private IRoomObserver? _reference;
+    private readonly GatewayEntry _gatewayEntry;
+    private IGatewayObserver? _gatewayReference;
     private Task? _renewals;
 
-    public RoomHub(IGrainFactory grains, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<RoomHub> logger)
+    public RoomHub(IGrainFactory grains, ConnectionRegistry connections, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<RoomHub> logger)
     {
         _grains = grains;
+        _gatewayEntry = new GatewayEntry(connections);
         _logger = logger;
         Metrics = metrics;
         metrics.ObserveRooms(() => _rooms.Count);
@@ -99,8 +104,9 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        // The runtime holds the observer only weakly: this hub (a singleton) keeps it alive.
+        // The runtime holds the observers only weakly: this hub (a singleton) keeps them alive.
         _reference = _grains.CreateObjectReference<IRoomObserver>(this);
+        _gatewayReference = _grains.CreateObjectReference<IGatewayObserver>(_gatewayEntry);
         _renewals = Task.Run(RenewLoopAsync, CancellationToken.None);
         return Task.CompletedTask;
     }
@@ -113,6 +119,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             await _renewals;
         }
 
+        var unregister = UnregisterAsync(cancellationToken);
         await Task.WhenAll(_rooms.Values.Select(async room =>
         {
             try
@@ -124,12 +131,18 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
                 LogUnsubscribeFailed(_logger, ex, room.Name);
             }
         }));
+        await unregister;
 
         try
         {
             if (_reference is not null)
             {
                 _grains.DeleteObjectReference<IRoomObserver>(_reference);
+            }
+
+            if (_gatewayReference is not null)
+            {
+                _grains.DeleteObjectReference<IGatewayObserver>(_gatewayReference);
             }
         }
         catch (ArgumentException)
@@ -139,6 +152,42 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     }
 
     public void Dispose() => _stopping.Dispose();
+
+    /// <summary>The server API disconnects a user: this gateway's connections of theirs are closed with 1008. (Its own
+    /// object: one grain observer reference per object.)</summary>
+    private sealed class GatewayEntry(ConnectionRegistry connections) : IGatewayObserver
+    {
+        public Task<int> DisconnectUser(string user) => Task.FromResult(connections.DisconnectUser(user));
+    }
+
+    private IGatewayRegistryGrain Registry => _grains.GetGrain<IGatewayRegistryGrain>(0);
+
+    /// <summary>Well within the registration's lifetime, so one lost renewal (or the registry's re-activation on
+    /// another silo, which forgets every gateway) costs at most one interval.</summary>
+    private async Task RegisterAsync()
+    {
+        try
+        {
+            await Registry.Register(GatewayId, _gatewayReference!, SubscriptionLifetime);
+        }
+        catch (Exception ex)
+        {
+            LogRegistryFailed(_logger, ex);
+        }
+    }
+
+    private async Task UnregisterAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Registry.Unregister(GatewayId).WaitAsync(TimeSpan.FromSeconds(2), cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            // It expires on its own.
+            LogRegistryFailed(_logger, ex);
+        }
+    }
 
     /// <summary>Called by the runtime, one call at a time: only hands bytes to queues, never waits on a socket.
     /// The receipt asks the room to hold while a member's queue is above the high-water mark.</summary>
@@ -154,6 +203,11 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             activity?.SetTag("chat.room", events.Room);
             activity?.SetTag("chat.messages", events.Messages.Length);
             room.Deliver(events.Messages);
+            if (!events.Kicked.IsDefaultOrEmpty)
+            {
+                room.DeliverKicks(events.Kicked);
+            }
+
             room.DeliverPresence(events.Presence);
             // Left out by a sender that predates them (a rolling upgrade): nothing to deliver.
             if (!events.Typing.IsDefaultOrEmpty)
@@ -175,11 +229,12 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     {
         LocalRoom room;
         bool wasMember;
+        long version;
         while (true)
         {
             room = _rooms.GetOrAdd(roomName, name => new LocalRoom(name, _grains.GetGrain<IRoomGrain>(name), this));
             wasMember = room.Contains(connection);
-            room.BeginJoin(connection);
+            version = room.BeginJoin(connection);
             if (_rooms.TryGetValue(roomName, out var current) && current == room)
             {
                 break;
@@ -195,7 +250,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
         try
         {
             await room.SubscribeAsync(onlyIfNew: true);
-            var result = await room.Grain.Join(new JoinRequest(connection.User, GatewayId, connection.Id, since));
+            var result = await room.Grain.Join(new JoinRequest(connection.User, GatewayId, connection.Id, since, version));
             if (result.Error != RoomError.None)
             {
                 room.AbortJoin(connection, wasMember);
@@ -407,6 +462,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Min(1000, RenewInterval.TotalMilliseconds)));
         var nextProbe = DateTime.MinValue;
+        var nextRegistration = DateTime.MinValue;
         try
         {
             do
@@ -416,6 +472,12 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
                 {
                     nextProbe = now + TimeSpan.FromSeconds(5);
                     await ProbeClusterAsync();
+                }
+
+                if (now >= nextRegistration)
+                {
+                    nextRegistration = now + RenewInterval;
+                    await RegisterAsync();
                 }
 
                 await Task.WhenAll(_rooms.Values.Where(room => room.NextRenewal <= now).Select(room => RenewAsync(room, now)));
@@ -486,6 +548,9 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Room {Room}: grain call failed; renewing the subscription")]
     private static partial void LogGrainCallFailed(ILogger logger, Exception exception, string room);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "The gateway registry could not be reached; trying again at the next renewal")]
+    private static partial void LogRegistryFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Room {Room}: unsubscribe failed")]
     private static partial void LogUnsubscribeFailed(ILogger logger, Exception exception, string room);
