@@ -36,6 +36,9 @@ public sealed class LocalCluster : IAsyncLifetime
 
     public string RepoRoot { get; }
 
+    /// <summary>The server API's key on both gateways (passed to cluster.sh as <c>Gateway__Api__Key</c>).</summary>
+    public const string ApiKey = "local-cluster-api-key-0123456789";
+
     /// <summary>Warning, Error and Critical lines the silos and gateways logged during the first <c>up</c>.</summary>
     public IReadOnlyList<string> StartupWarnings { get; private set; } = [];
 
@@ -215,6 +218,7 @@ public sealed class LocalCluster : IAsyncLifetime
         info.Environment["CLUSTER_DIR"] = StateDir;
         info.Environment["CLUSTER_PORT_OFFSET"] = PortOffset.ToString();
         info.Environment["CLUSTER_SKIP_BUILD"] = skipBuild ? "1" : "0";
+        info.Environment["Gateway__Api__Key"] = ApiKey;
         using var process = Process.Start(info)!;
         using var timeout = new CancellationTokenSource(ScriptTimeout);
         try
