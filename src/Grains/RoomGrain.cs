@@ -150,7 +150,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return new JoinResult(RoomError.BadRequest, 0, [], [], false, false);
         }
 
-        if (_bans.TryGetValue(request.User, out var bannedUntil) && bannedUntil > DateTime.UtcNow)
+        if (IsBanned(request.User))
         {
             return new JoinResult(RoomError.Forbidden, 0, [], [], false, false);
         }
@@ -335,6 +335,8 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         return new KickResult(RoomError.None, connections);
     }
 
+    private bool IsBanned(string user) => _bans.Count > 0 && _bans.TryGetValue(user, out var until) && until > DateTime.UtcNow;
+
     /// <summary>About a hundred years: "until further notice" without overflowing a date.</summary>
     private const long MaxBanSeconds = 100L * 365 * 24 * 3600;
 
@@ -381,6 +383,12 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         if (_inFlight.TryGetValue(key, out var pending))
         {
             return SameAsFirstAsync(pending);
+        }
+
+        // A banned user cannot join, so cannot send; the server API posting as them is refused the same way.
+        if (IsBanned(request.User))
+        {
+            return Task.FromResult(new PostResult(RoomError.Forbidden, null, false, true));
         }
 
         pending = new PendingPost(request);

@@ -188,6 +188,8 @@ public sealed class ServerApiTests(ClusterFixture fixture)
 
         await fixture.Cluster.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
         await AssertJoinForbiddenAsync(carol, room);
+        // Nor may the server API post as a banned user (the same rules as a send).
+        await AssertErrorAsync(await api.PostAsJsonAsync($"/api/rooms/{room}/messages", new { user = "carol", text = "let me in", id = "b-1" }), 403, "forbidden");
         // Others are not affected, and a kick without ban_seconds lifts nothing.
         await using var dave = await ChatClient.ConnectAsync(fixture.A, "dave");
         await dave.JoinAsync(room);

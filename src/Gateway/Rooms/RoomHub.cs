@@ -254,7 +254,9 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             if (result.Error != RoomError.None)
             {
                 room.AbortJoin(connection, wasMember);
-                return RequestError.From(result.Error);
+                return result.Error == RoomError.Forbidden
+                    ? new RequestError(ErrorCodes.Forbidden, "you are banned from this room")
+                    : RequestError.From(result.Error);
             }
 
             room.CompleteJoin(connection, result);
