@@ -23,7 +23,7 @@ public sealed class OrleansChatClient : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Channel<ChatEvent> _events = Channel.CreateUnbounded<ChatEvent>(new() { SingleWriter = true });
+    private readonly Channel<ChatEvent> _events = Channel.CreateUnbounded<ChatEvent>();
 
     // Everything below is guarded by _lock.
     private readonly Dictionary<string, RoomState> _rooms = [];
@@ -294,6 +294,12 @@ public sealed class OrleansChatClient : IAsyncDisposable
                 }
                 catch (Exception ex) when (ex is WebSocketException or TimeoutException or IOException or OperationCanceledException or ChatConnectionLostException)
                 {
+                    // A connection that failed its rejoin must not keep delivering beside the next one.
+                    lock (_lock)
+                    {
+                        _socket?.Abort();
+                    }
+
                     Lost();
                     _gatewayIndex++;
                     delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxReconnectDelay.Ticks));
