@@ -394,6 +394,11 @@ public sealed class OrleansChatClient : IAsyncDisposable
             {
                 await joined.WaitAsync(_options.RequestTimeout, cancellationToken);
             }
+            catch (ChatException ex) when (ex.Code == "unavailable")
+            {
+                // The cluster is not there yet: try the whole reconnect again after the backoff.
+                throw new ChatConnectionLostException();
+            }
             catch (ChatException ex)
             {
                 // Banned or no longer allowed: the room is gone for this client.
@@ -479,6 +484,10 @@ public sealed class OrleansChatClient : IAsyncDisposable
                 catch (Exception ex) when (ex is ChatConnectionLostException or WebSocketException or IOException)
                 {
                     // Retried on the next connection.
+                }
+                catch (ChatException ex) when (ex.Code == "unavailable")
+                {
+                    await Task.Delay(_options.UnavailableRetryDelay, timeout.Token);
                 }
             }
         }
