@@ -158,45 +158,17 @@ public sealed class OrleansChatClient : IAsyncDisposable
     /// no acknowledgement within <see cref="ChatClientOptions.RequestTimeout"/> throws <see cref="TimeoutException"/>
     /// (the message may be stored: call again with the same id to find out).</summary>
     public Task<ChatMessage> SendAsync(string room, string text, string? id = null, CancellationToken cancellationToken = default)
-    {
-        id ??= NewId();
-        return PostAsync(id, room, Frame(w =>
-        {
-            w.WriteString("type", "send");
-            w.WriteString("room", room);
-            w.WriteString("text", text);
-            w.WriteString("id", id);
-        }), cancellationToken);
-    }
+        => PostAsync("send", room, seq: null, text, id, cancellationToken);
 
     /// <summary>Replaces the text of this user's message <paramref name="seq"/>; returns the stored <c>edit</c>.
     /// Resent like <see cref="SendAsync"/>.</summary>
     public Task<ChatMessage> EditAsync(string room, long seq, string text, string? id = null, CancellationToken cancellationToken = default)
-    {
-        id ??= NewId();
-        return PostAsync(id, room, Frame(w =>
-        {
-            w.WriteString("type", "edit");
-            w.WriteString("room", room);
-            w.WriteNumber("seq", seq);
-            w.WriteString("text", text);
-            w.WriteString("id", id);
-        }), cancellationToken);
-    }
+        => PostAsync("edit", room, seq, text, id, cancellationToken);
 
     /// <summary>Deletes this user's message <paramref name="seq"/>; returns the stored <c>delete</c>. Resent like
     /// <see cref="SendAsync"/>.</summary>
     public Task<ChatMessage> DeleteAsync(string room, long seq, string? id = null, CancellationToken cancellationToken = default)
-    {
-        id ??= NewId();
-        return PostAsync(id, room, Frame(w =>
-        {
-            w.WriteString("type", "delete");
-            w.WriteString("room", room);
-            w.WriteNumber("seq", seq);
-            w.WriteString("id", id);
-        }), cancellationToken);
-    }
+        => PostAsync("delete", room, seq, text: null, id, cancellationToken);
 
     /// <summary>Tells the room's other members this user types (repeat every 2–3 s while typing). Best effort:
     /// nothing is sent while disconnected.</summary>
@@ -502,9 +474,26 @@ public sealed class OrleansChatClient : IAsyncDisposable
         }
     }
 
-    private async Task<ChatMessage> PostAsync(string id, string room, string frame, CancellationToken cancellationToken)
+    /// <summary>A send, edit or delete: kept until its acknowledgement, resent under its id until then.</summary>
+    private async Task<ChatMessage> PostAsync(string type, string room, long? seq, string? text, string? id, CancellationToken cancellationToken)
     {
-        var post = new PendingPost(room, frame);
+        id ??= NewId();
+        var post = new PendingPost(room, Frame(w =>
+        {
+            w.WriteString("type", type);
+            w.WriteString("room", room);
+            if (seq is { } target)
+            {
+                w.WriteNumber("seq", target);
+            }
+
+            if (text is not null)
+            {
+                w.WriteString("text", text);
+            }
+
+            w.WriteString("id", id);
+        }));
         bool connected;
         lock (_lock)
         {
@@ -522,7 +511,7 @@ public sealed class OrleansChatClient : IAsyncDisposable
         {
             if (connected)
             {
-                await WriteIfConnectedAsync(frame, cancellationToken);
+                await WriteIfConnectedAsync(post.Frame, cancellationToken);
             }
 
             return await post.Reply.Task.WaitAsync(_options.RequestTimeout, cancellationToken);
