@@ -27,6 +27,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
     public OtlpReceiver Otlp { get; } = new(FreePort());
     private ChildProcess? _silo;
     private ChildProcess? _gatewayB;
+    private ChildProcess? _gatewayJwt;
 
     /// <summary>What the silo and gateway B (never restarted by a test) printed so far, each line prefixed by its
     /// process.</summary>
@@ -40,11 +41,26 @@ public sealed class ChatClusterFixture : IAsyncLifetime
 
     public int PortB { get; } = FreePort();
 
+    public int PortJwt { get; } = FreePort();
+
+    /// <summary>The settings of the jwt-mode gateway: tests mint their tokens with these.</summary>
+    public const string JwtSigningKey = "browser-tests-signing-key-not-a-secret-0123456789";
+
+    public const string JwtIssuer = "orleanschat-browser-tests";
+
+    public const string JwtAudience = "orleanschat-web";
+
+    /// <summary>The server API key of the jwt-mode gateway (kick, disconnect).</summary>
+    public const string ApiKey = "browser-tests-api-key";
+
     /// <summary>The gateway the restart test stops and starts again.</summary>
     public string UrlA => $"http://127.0.0.1:{PortA}";
 
     /// <summary>A second gateway that stays up.</summary>
     public string UrlB => $"http://127.0.0.1:{PortB}";
+
+    /// <summary>A third gateway in jwt mode with the server API on: connections need a token.</summary>
+    public string UrlJwt => $"http://127.0.0.1:{PortJwt}";
 
     public ChildProcess? GatewayA { get; private set; }
 
@@ -67,7 +83,15 @@ public sealed class ChatClusterFixture : IAsyncLifetime
 
         GatewayA = StartGateway("gateway-a", PortA);
         _gatewayB = StartGateway("gateway-b", PortB);
-        await Task.WhenAll(WaitReadyAsync(GatewayA, UrlA), WaitReadyAsync(_gatewayB, UrlB), browserTask);
+        _gatewayJwt = StartGateway("gateway-jwt", PortJwt, new()
+        {
+            ["Gateway__Auth__Mode"] = "jwt",
+            ["Gateway__Auth__SigningKey"] = JwtSigningKey,
+            ["Gateway__Auth__Issuer"] = JwtIssuer,
+            ["Gateway__Auth__Audience"] = JwtAudience,
+            ["Gateway__Api__Key"] = ApiKey,
+        });
+        await Task.WhenAll(WaitReadyAsync(GatewayA, UrlA), WaitReadyAsync(_gatewayB, UrlB), WaitReadyAsync(_gatewayJwt, UrlJwt), browserTask);
         StartupLines = [.. new[] { _silo, GatewayA, _gatewayB }.SelectMany(process => process.Lines.Select(line => $"{process.Name}: {line}"))];
 
     }
@@ -94,7 +118,7 @@ public sealed class ChatClusterFixture : IAsyncLifetime
             _playwright.Dispose();
         }
 
-        foreach (var process in new[] { GatewayA, _gatewayB, _silo })
+        foreach (var process in new[] { GatewayA, _gatewayB, _gatewayJwt, _silo })
         {
             if (process is not null)
             {
@@ -118,8 +142,9 @@ public sealed class ChatClusterFixture : IAsyncLifetime
         });
     }
 
-    private ChildProcess StartGateway(string name, int port) =>
-        ChildProcess.Start(name, BuiltAssembly("Gateway", "OrleansChat.Gateway.dll"), RepoPath("src", "Gateway"), new Dictionary<string, string>(OtlpSettings)
+    private ChildProcess StartGateway(string name, int port, Dictionary<string, string>? settings = null)
+    {
+        var environment = new Dictionary<string, string>(OtlpSettings)
         {
             ["Cluster__Mode"] = "Client",
             ["Cluster__GatewayPorts"] = _siloGatewayPort.ToString(),
@@ -127,7 +152,14 @@ public sealed class ChatClusterFixture : IAsyncLifetime
             // The history test seeds a room quickly; the client's own pacing is not under test here.
             ["Gateway__RateLimit__PerSecond"] = "500",
             ["Gateway__RateLimit__Burst"] = "1000",
-        }, "--urls", $"http://127.0.0.1:{port}");
+        };
+        foreach (var (key, value) in settings ?? [])
+        {
+            environment[key] = value;
+        }
+
+        return ChildProcess.Start(name, BuiltAssembly("Gateway", "OrleansChat.Gateway.dll"), RepoPath("src", "Gateway"), environment, "--urls", $"http://127.0.0.1:{port}");
+    }
 
     /// <summary>The standard OpenTelemetry variables: OTLP over HTTP to <see cref="Otlp"/>, spans sent every 200 ms.</summary>
     private Dictionary<string, string> OtlpSettings => new()

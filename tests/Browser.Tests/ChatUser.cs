@@ -49,6 +49,41 @@ public sealed class ChatUser : IAsyncDisposable
         return user;
     }
 
+    /// <summary>Opens the chat the way an embedding application does in jwt mode: the token in the URL fragment.
+    /// Every <c>orleanschat:token-expired</c> event is recorded from the start (see <see cref="TokenRequestsAsync"/>).</summary>
+    public static async Task<ChatUser> WithTokenAsync(IBrowser browser, string url, string name, string token)
+    {
+        var context = await NewRecordingContextAsync(browser);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync($"{url}/#token={token}");
+        var user = new ChatUser(name, context, page);
+        await Expect(user.Status).ToHaveAttributeAsync("data-state", "online");
+        return user;
+    }
+
+    /// <summary>A context whose pages record each <c>orleanschat:token-expired</c> event's detail before any
+    /// script of the page runs.</summary>
+    public static async Task<IBrowserContext> NewRecordingContextAsync(IBrowser browser)
+    {
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 760 } });
+        await context.AddInitScriptAsync("""
+            window.tokenRequests = [];
+            window.addEventListener("orleanschat:token-expired", (e) => window.tokenRequests.push(e.detail));
+            """);
+        return context;
+    }
+
+    /// <summary>The users the page asked the application a new token for, in order ("" for none).</summary>
+    public Task<string[]> TokenRequestsAsync() => TokenRequestsAsync(Page);
+
+    public static Task<string[]> TokenRequestsAsync(IPage page) => page.EvaluateAsync<string[]>("() => window.tokenRequests.map((d) => d.user ?? \"\")");
+
+    /// <summary>The banner that says why the session ended.</summary>
+    public ILocator Session => Page.GetByTestId("session");
+
+    /// <summary>A passing notice of one kind ("forbidden", "kicked").</summary>
+    public ILocator Toast(string kind) => Page.Locator($"[data-testid=toast][data-kind={kind}]");
+
     /// <summary>Opens the chat, picks a name and joins a room.</summary>
     public static async Task<ChatUser> InRoomAsync(IBrowser browser, string url, string name, string room)
     {

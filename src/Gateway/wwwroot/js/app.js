@@ -1,5 +1,8 @@
 // OrleansChat web client: the wiring. What the user does (sign in, join, type, scroll, click) goes to
 // protocol.js (frames to the server) and render.js (the screen); state.js holds what the page knows.
+// A token from the embedding application (jwt mode) signs in without a name: see auth.js for how it is
+// handed over, and for `orleanschat:token-expired` and `window.orleansChat.setToken`.
+import { readClaims, stopWatchingExpiry, takeToken, tokenInHash, watchExpiry } from "./auth.js";
 import * as fmt from "./format.js";
 import * as protocol from "./protocol.js";
 import { autosize, closeDrawers, el, initRender, isNearBottom, paintAvatar, render, scheduleRender, showRoom, syncMembersToggle, updateJump, wide } from "./render.js";
@@ -15,20 +18,22 @@ initRender({
   deleteMessage: protocol.deleteMessage,
 });
 
-function signIn(name) {
-  load(name);
+function signIn(name, { remember = true, connect = true } = {}) {
+  load(name, { remember });
   el.meName.textContent = name;
   paintAvatar(el.meAvatar, name);
   el.signin.hidden = true;
   el.app.hidden = false;
-  protocol.connect(name);
+  if (connect) protocol.connect(name);
   render();
   (state.active ? el.composer : el.joinInput).focus();
 }
 
 function signOut() {
   protocol.disconnect();
+  stopWatchingExpiry();
   unload();
+  el.signout.hidden = false;
   el.roomList.replaceChildren();
   el.messages.replaceChildren();
   el.app.hidden = true;
@@ -36,6 +41,29 @@ function signOut() {
   el.nameInput.value = "";
   el.nameInput.focus();
 }
+
+/**
+ * Signs in with a token from the application, or goes on with a new one for the same user (reconnecting
+ * and rejoining every room with `since`). False when it is not a JWT with a valid `sub`.
+ */
+function useToken(token) {
+  const claims = typeof token === "string" ? readClaims(token) : null;
+  if (!claims || !fmt.isValidUser(claims.sub)) return false;
+  if (state.user && state.user !== claims.sub) signOut(); // another person: their own rooms and marks
+  state.token = token;
+  el.signout.hidden = true; // the name comes from the application, not from this page
+  const expired = claims.exp !== null && claims.exp * 1000 <= Date.now();
+  if (!state.user) signIn(claims.sub, { remember: false, connect: !expired });
+  else if (!expired) protocol.connect(state.user);
+  watchExpiry(claims.exp, protocol.tokenExpired);
+  return true;
+}
+
+window.orleansChat = Object.freeze({ setToken: useToken });
+window.addEventListener("hashchange", () => {
+  const token = tokenInHash();
+  if (token) useToken(token);
+});
 
 function joinRoom(name) {
   protocol.joinRoom(name);
@@ -123,6 +151,7 @@ el.leave.addEventListener("click", () => {
 });
 el.signout.addEventListener("click", signOut);
 el.retryNow.addEventListener("click", protocol.retryNow);
+el.reconnect.addEventListener("click", protocol.reconnect);
 
 el.openSidebar.addEventListener("click", () => {
   el.app.classList.add("sidebar-open");
@@ -150,7 +179,9 @@ document.addEventListener("visibilitychange", () => scheduleRender());
 wide.addEventListener("change", closeDrawers);
 
 const saved = loadUserName();
-if (saved && fmt.isValidUser(saved)) {
+if (useToken(takeToken())) {
+  // jwt mode: signed in as the token's user
+} else if (saved && fmt.isValidUser(saved)) {
   signIn(saved);
 } else {
   el.signin.hidden = false;

@@ -1,11 +1,15 @@
 // The WebSocket to the gateway: connect, split frames into events, reconnect with backoff.
 // It knows nothing about rooms; app.js rejoins them on every `welcome`.
+// Two closes end the session instead of a retry: the server API disconnecting the user (1008 with the reason
+// below), and a handshake the gateway refuses (HTTP 401 in jwt mode: see auth.js for what the page does then).
 
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
 // A connection must stay up this long before the backoff starts again from the base delay, so a
 // gateway that accepts and then closes at once (cluster unavailable) is not hammered.
 const STABLE_AFTER_MS = 5000;
+/** The reason of the 1008 close the server API sends (protocol.md, "Server API"): do not come back by itself. */
+export const SERVER_DISCONNECT = "disconnected by the server";
 
 /** What a close code means to a person reading the status bar. */
 export function describeClose(code) {
@@ -27,11 +31,16 @@ export class Connection {
    * @param {(user: string) => string} options.url  builds the /ws URL for a user
    * @param {(event: object) => void} options.onEvent  one server event
    * @param {(state: object) => void} options.onState  { state, delayMs?, code?, reason? }
+   * @param {() => Promise<boolean>} [options.refused]  after a handshake that failed before `open`: true when
+   *   the gateway refuses this page's credentials (a browser cannot read the HTTP status of a WebSocket)
+   * @param {() => void} [options.onRefused]  called instead of retrying when `refused` said so
    */
-  constructor({ url, onEvent, onState }) {
+  constructor({ url, onEvent, onState, refused, onRefused }) {
     this.url = url;
     this.onEvent = onEvent;
     this.onState = onState;
+    this.refused = refused;
+    this.onRefused = onRefused;
     this.socket = null;
     this.user = null;
     this.attempt = 0;
@@ -40,6 +49,7 @@ export class Connection {
     this.stopped = true;
     this.lastClose = null;
     this.heartbeat = 15;
+    this.session = 0;
     window.addEventListener("online", () => this.retryNow());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.retryNow();
@@ -53,6 +63,7 @@ export class Connection {
   start(user) {
     this.stop();
     this.user = user;
+    this.session++; // a probe still running for the previous start no longer counts
     this.stopped = false;
     this.attempt = 0;
     this.#open();
@@ -114,11 +125,27 @@ export class Connection {
     socket.onclose = (e) => {
       if (this.socket !== socket) return;
       this.socket = null;
-      if (this.openedAt && Date.now() - this.openedAt >= STABLE_AFTER_MS) this.attempt = 0;
+      const opened = this.openedAt !== 0;
+      if (opened && Date.now() - this.openedAt >= STABLE_AFTER_MS) this.attempt = 0;
       this.openedAt = 0;
+      if (e.code === 1008 && e.reason === SERVER_DISCONNECT) {
+        // The application's backend ended this session on purpose: coming back by itself would undo that.
+        this.stop();
+        this.onState({ state: "closed", close: { code: e.code, reason: e.reason } });
+        return;
+      }
       this.#scheduleReconnect({ code: e.code, reason: e.reason });
+      if (!opened && this.refused) this.#checkRefused();
     };
     socket.onerror = () => { /* onclose follows and handles it */ };
+  }
+
+  /** The retry is already scheduled; if the gateway refuses the credentials, it is called off. */
+  async #checkRefused() {
+    const session = this.session;
+    if (!(await this.refused()) || this.stopped || this.session !== session) return;
+    this.stop();
+    this.onRefused?.();
   }
 
   #scheduleReconnect(close) {

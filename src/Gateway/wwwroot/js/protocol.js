@@ -1,8 +1,9 @@
 // Frames in and out (protocol.md, version 1): one handler per server event type, and every frame the
 // page sends. State changes go through state.js; the DOM is render.js's business.
+import { refusedByGateway, requestToken } from "./auth.js";
 import { Connection, describeClose } from "./connection.js";
 import * as fmt from "./format.js";
-import { followLatest, scheduleRender, toast } from "./render.js";
+import { followLatest, scheduleRender, showRoom, toast } from "./render.js";
 import { Room, addEvents, findOutgoing, persist, removeRoom, state } from "./state.js";
 import { announceAgain, shouldAnnounce, startedTyping, stoppedTyping } from "./typing.js";
 import { markRead, readDue, readElsewhere, readSent, storedRead } from "./unread.js";
@@ -13,14 +14,39 @@ const MAX_FRAME = 16000;    // stay under the gateway's 16 KiB frame limit, or i
 const UNAVAILABLE_RETRIES = 3;
 
 const connection = new Connection({
-  url: (user) => `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws?user=${encodeURIComponent(user)}`,
+  url: (user) => `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws?${state.token
+    ? `access_token=${encodeURIComponent(state.token)}` : `user=${encodeURIComponent(user)}`}`,
   onEvent: handleEvent,
   onState: handleConnectionState,
+  refused: () => refusedByGateway(state.token),
+  // A token the gateway refuses has expired (or was revoked); no token at all: the gateway is in jwt mode.
+  onRefused: () => endSession(state.token ? "expired" : "signin"),
 });
 
-export const connect = (user) => connection.start(user);
+export const connect = (user) => {
+  state.session = null;
+  connection.start(user);
+};
 export const disconnect = () => connection.stop();
 export const retryNow = () => connection.retryNow();
+/** The "Reconnect" button after the server closed the session: the same user, the same rooms, with `since`. */
+export const reconnect = () => connect(state.user);
+
+/** The token's `exp` passed: end the session here before the gateway refuses the next reconnect. */
+export function tokenExpired() {
+  connection.stop();
+  endSession("expired");
+}
+
+/**
+ * The session is over until someone acts: "expired" and "signin" wait for a token from the application
+ * (asked for here, see auth.js), "closed" for the user's "Reconnect". render.js says which.
+ */
+function endSession(kind) {
+  state.session = kind;
+  if (kind !== "closed") requestToken(state.user);
+  scheduleRender();
+}
 
 function handleConnectionState(s) {
   state.connection = s;
@@ -32,6 +58,7 @@ function handleConnectionState(s) {
       room.historyQueue = [];
       room.typing.clear();
     }
+    if (s.state === "closed") endSession("closed");
     const code = s.close?.code;
     if (s.state === "waiting" && (code === 1007 || code === 1008 || code === 1009 || code === 1011)) {
       toast(describeClose(code));
@@ -122,6 +149,15 @@ const handlers = {
     room.dirty = true;
   },
 
+  left(e) {
+    // The answer to one's own `leave` finds the room gone already; a kick (server API) does not.
+    const room = state.rooms.get(e.room);
+    if (!room || e.reason !== "kicked") return;
+    room.joined = room.joining = false;
+    dropRoom(room);
+    toast(`You were removed from #${room.name}.`, "kicked");
+  },
+
   history(e) {
     const room = state.rooms.get(e.room);
     if (!room) return;
@@ -156,11 +192,12 @@ const handlers = {
     }
     const room = typeof e.room === "string" ? state.rooms.get(e.room) : soleJoiningRoom();
     if (room && room.joining && !room.joined && (e.code === "bad_room" || e.code === "bad_request" || e.code === "forbidden")) {
-      // A join refused: a name the server does not accept, too many rooms at once, or not allowed.
-      removeRoom(room);
-      toast(e.code === "bad_request"
-        ? `Could not join #${room.name}. You may be in too many rooms at once; leave one first.`
-        : `Could not join #${room.name}: ${fmt.describeError(e)}`);
+      // A join refused: a name the server does not accept, too many rooms at once, or not allowed (the
+      // token's `rooms` claim, or a ban).
+      dropRoom(room);
+      toast(e.code === "bad_request" ? `Could not join #${room.name}. You may be in too many rooms at once; leave one first.`
+        : e.code === "forbidden" ? `You may not join #${room.name}.`
+        : `Could not join #${room.name}: ${fmt.describeError(e)}`, e.code);
       return;
     }
     if (room && e.code === "not_joined") {
@@ -186,6 +223,13 @@ function handleEvent(e) {
   // Unknown events are ignored: the protocol only ever adds.
   if (Object.hasOwn(handlers, e.type)) handlers[e.type](e);
   scheduleRender();
+}
+
+/** Takes a room the server will not have us in off the sidebar, showing the first one left if it was in view. */
+function dropRoom(room) {
+  const shown = state.active === room.name;
+  removeRoom(room);
+  if (shown) showRoom(state.rooms.keys().next().value ?? null);
 }
 
 function soleJoiningRoom() {

@@ -21,6 +21,14 @@ export const el = {
   composerForm: $("composer-form"), composer: $("composer"), send: $("send"), composerHint: $("composer-hint"),
   members: $("members"), memberList: $("member-list"), scrim: $("scrim"), toasts: $("toasts"),
   typing: $("typing"), typingText: $("typing-text"),
+  session: $("session"), sessionText: $("session-text"), reconnect: $("reconnect"),
+};
+
+/** Why the session ended (state.session), in the banner above the timeline. */
+const SESSION_TEXT = {
+  expired: "Your session has expired. Waiting for a new sign-in from your application…",
+  signin: "This chat needs a sign-in from your application.",
+  closed: "The server closed this session.",
 };
 
 /** What the page asks of the server (protocol.js); set once by app.js. */
@@ -61,6 +69,7 @@ export function render() {
   renderTyping(room);
   renderMembers(room);
   renderStatus();
+  renderSession();
   const unread = [...state.rooms.values()].reduce((n, r) => n + shownUnread(r).count, 0);
   document.title = unread ? `(${unread}) OrleansChat` : room ? `#${room.name} · OrleansChat` : "OrleansChat";
   el.mobileUnread.hidden = !unread;
@@ -154,13 +163,21 @@ export function renderStatus() {
       kind = "reconnecting";
       break;
     }
+    case "closed": text = "Disconnected"; kind = "idle"; break;
     default: text = "Not connected"; kind = "idle";
   }
   el.status.dataset.state = kind;
   el.statusText.textContent = text;
-  el.status.title = s.close ? describeClose(s.close.code) : s.state === "online" && s.gateway ? `Connected to ${s.gateway}` : "";
+  el.status.title = s.state === "closed" ? SESSION_TEXT.closed : s.close ? describeClose(s.close.code) : s.state === "online" && s.gateway ? `Connected to ${s.gateway}` : "";
   el.retryNow.hidden = s.state !== "waiting";
 }
+function renderSession() {
+  el.session.hidden = !state.session;
+  el.session.dataset.kind = state.session ?? "";
+  el.sessionText.textContent = SESSION_TEXT[state.session] ?? "";
+  el.reconnect.hidden = state.session !== "closed";
+}
+
 setInterval(() => { if (state.connection.state === "waiting") renderStatus(); }, 1000);
 
 // ---------------------------------------------------------------- timeline
@@ -503,9 +520,12 @@ function renderTyping(room) {
 }
 
 let toastId = 0;
-export function toast(text) {
+/** A passing notice; `kind` (e.g. "forbidden", "kicked") marks it for tests and styles. */
+export function toast(text, kind) {
   const div = document.createElement("div");
   div.className = "toast";
+  div.dataset.testid = "toast";
+  if (kind) div.dataset.kind = kind;
   div.textContent = text;
   div.id = `toast-${++toastId}`;
   el.toasts.append(div);

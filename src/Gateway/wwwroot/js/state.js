@@ -14,6 +14,10 @@ import * as store from "./store.js";
 
 export const state = {
   user: null,
+  /** The JWT the page connects with (jwt mode), in memory only; null in open mode. See auth.js. */
+  token: null,
+  /** Why the session ended and waits for someone to act: "expired" | "signin" | "closed", or null. */
+  session: null,
   /** @type {Map<string, Room>} sidebar order */
   rooms: new Map(),
   active: null,
@@ -197,10 +201,11 @@ export function persist() {
   store.saveUserData(state.user, { rooms: [...state.rooms.keys()], active: state.active, read, outbox, ops });
 }
 
-/** Signs `name` in: the rooms, room in view, read marks and unsent messages saved on this device. */
-export function load(name) {
+/** Signs `name` in (`remember`: as the name on this device): the rooms, room in view, read marks and unsent messages saved on this device. */
+export function load(name, { remember = true } = {}) {
   state.user = name;
-  store.saveUserName(name);
+  // A user from a token is not remembered: without the token, the next visit must not sign in as them.
+  if (remember) store.saveUserName(name);
   const data = store.loadUserData(name);
   state.rooms = new Map();
   for (const roomName of data.rooms) {
@@ -226,6 +231,8 @@ export function load(name) {
 export function unload() {
   store.saveUserName(null);
   state.user = null;
+  state.token = null;
+  state.session = null;
   state.rooms = new Map();
   state.active = null;
 }
