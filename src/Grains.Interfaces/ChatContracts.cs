@@ -223,4 +223,6 @@ public enum RoomError
     NotFound = 5,
     /// <summary>An edit or delete of someone else's message.</summary>
     Forbidden = 6,
+    /// <summary>The user is banned from the room: no join, no post (the protocol's <c>forbidden</c>).</summary>
+    Banned = 7,
 }

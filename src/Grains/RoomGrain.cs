@@ -152,7 +152,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
 
         if (IsBanned(request.User))
         {
-            return new JoinResult(RoomError.Forbidden, 0, [], [], false, false);
+            return new JoinResult(RoomError.Banned, 0, [], [], false, false);
         }
 
         // The user's read seq comes from their grain, asked while the history is read.
@@ -388,7 +388,7 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
         // A banned user cannot join, so cannot send; the server API posting as them is refused the same way.
         if (IsBanned(request.User))
         {
-            return Task.FromResult(new PostResult(RoomError.Forbidden, null, false, true));
+            return Task.FromResult(new PostResult(RoomError.Banned, null, false, true));
         }
 
         pending = new PendingPost(request);

@@ -33,10 +33,10 @@ public sealed class KickTests(ChatClusterFixture fixture)
         var gateway = await TestGateway.SubscribedAsync(fixture.Client, room);
         Assert.Equal(RoomError.None, (await room.Kick(new KickRequest("short", 1))).Error);
         Assert.Equal(RoomError.None, (await room.Kick(new KickRequest("long", 3600))).Error);
-        Assert.Equal(RoomError.Forbidden, (await room.Join(Rooms.Join("short", gateway, "s1"))).Error);
+        Assert.Equal(RoomError.Banned, (await room.Join(Rooms.Join("short", gateway, "s1"))).Error);
 
         await fixture.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
-        Assert.Equal(RoomError.Forbidden, (await room.Join(Rooms.Join("long", gateway, "l1"))).Error);
+        Assert.Equal(RoomError.Banned, (await room.Join(Rooms.Join("long", gateway, "l1"))).Error);
         await Eventually.WaitAsync(async () => (await room.Join(Rooms.Join("short", gateway, "s2"))).Error == RoomError.None, "the short ban to end");
         Assert.Equal(RoomError.BadRequest, (await room.Kick(new KickRequest("long", -1))).Error);
         Assert.Equal(RoomError.BadRequest, (await room.Kick(new KickRequest("not valid", 0))).Error);

@@ -83,7 +83,7 @@ public sealed class RoomGrainPostgresTests(PostgresFixture postgres)
             Assert.Equal(0, await cluster.Client.GetGrain<IUserGrain>("ana").MarkRead("pg-events", 2));
             var gateway = new TestGateway(cluster.Client);
             Assert.Equal(3, (await room.Join(Rooms.Join("ana", gateway, "c1"))).Read);
-            Assert.Equal(RoomError.Forbidden, (await room.Join(Rooms.Join("troll", gateway, "c2"))).Error);
+            Assert.Equal(RoomError.Banned, (await room.Join(Rooms.Join("troll", gateway, "c2"))).Error);
         }
     }
 

@@ -107,8 +107,7 @@ public static class ServerApi
         return await CallAsync(async () =>
         {
             var result = await grains.GetGrain<IRoomGrain>(room).Post(new PostRequest(user, id, text, null));
-            return result.Error == RoomError.Forbidden ? Error(ErrorCodes.Forbidden, "the user is banned from this room", StatusCodes.Status403Forbidden)
-                : result.Error != RoomError.None ? FromRoom(result.Error)
+            return result.Error != RoomError.None ? FromRoom(result.Error)
                 : Json(Events.Stored(result.Message!), result.Duplicate ? StatusCodes.Status200OK : StatusCodes.Status201Created);
         });
     }
@@ -218,7 +217,7 @@ public static class ServerApi
         {
             RoomError.Unavailable => StatusCodes.Status503ServiceUnavailable,
             RoomError.NotFound => StatusCodes.Status404NotFound,
-            RoomError.Forbidden => StatusCodes.Status403Forbidden,
+            RoomError.Forbidden or RoomError.Banned => StatusCodes.Status403Forbidden,
             _ => StatusCodes.Status400BadRequest,
         };
         return Error(problem.Code, problem.Message, status);

@@ -21,6 +21,7 @@ public sealed record RequestError(string Code, string Message)
         RoomError.BadRequest => new(ErrorCodes.BadRequest, "the request was refused by the room"),
         RoomError.NotFound => new(ErrorCodes.NotFound, "no such message in this room (or it was deleted)"),
         RoomError.Forbidden => new(ErrorCodes.Forbidden, "only the author can change a message"),
+        RoomError.Banned => new(ErrorCodes.Forbidden, "you are banned from this room"),
         _ => Unavailable,
     };
 }
@@ -254,9 +255,7 @@ public sealed partial class RoomHub : IRoomObserver, IHostedService, IDisposable
             if (result.Error != RoomError.None)
             {
                 room.AbortJoin(connection, wasMember);
-                return result.Error == RoomError.Forbidden
-                    ? new RequestError(ErrorCodes.Forbidden, "you are banned from this room")
-                    : RequestError.From(result.Error);
+                return RequestError.From(result.Error);
             }
 
             room.CompleteJoin(connection, result);
