@@ -155,13 +155,19 @@ public sealed partial class RoomGrain : Grain, IRoomGrain
             return new JoinResult(RoomError.Banned, 0, [], [], false, false);
         }
 
-        // The user's read seq comes from their grain, asked while the history is read.
-        var lastRead = ReadStateAsync(request.User);
+        // The user's read seq comes from their grain, asked before the history: the history read must be the last
+        // await of a join (below, _seq and the history must agree, or messages stored during a later await would be
+        // neither in the history nor above the joined seq). A join that fails leaves no trace (no member, no
+        // presence event): the gateway sends no leave for it.
+        if (await ReadStateAsync(request.User) is not { } readSeq)
+        {
+            return new JoinResult(RoomError.Unavailable, 0, [], [], false, IsSubscribed(request.GatewayId));
+        }
+
         var read = request.Since is { } since
             ? ReadAfterAsync(since, ChatLimits.MaxHistory + 1)
             : ReadLatestAsync(ChatLimits.DefaultHistory);
-        // A join that fails leaves no trace (no member, no presence event): the gateway sends no leave for it.
-        if (await TryReadAsync(read) is not { } history || await lastRead is not { } readSeq)
+        if (await TryReadAsync(read) is not { } history)
         {
             return new JoinResult(RoomError.Unavailable, 0, [], [], false, IsSubscribed(request.GatewayId));
         }

@@ -21,7 +21,7 @@ public class ChatClusterFixture : IAsyncLifetime
 
     public FaultInjectingStore Store { get; } = new(new InMemoryMessageStore());
 
-    public InMemoryReadStateStore ReadState { get; } = new();
+    public GatedReadStateStore ReadState { get; } = new();
 
     public InMemoryBanStore Bans { get; } = new();
 

@@ -32,6 +32,32 @@ public sealed class ReadStateTests(ChatClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_join_waiting_for_the_users_read_state_still_gets_every_message_in_history_or_above_its_seq()
+    {
+        var room = fixture.Room(Rooms.Unique("slowread"));
+        var gateway = await TestGateway.SubscribedAsync(fixture.Client, room);
+        await room.Post(Rooms.Post("poster", "before"));
+        var user = Rooms.Unique("slow")[..20];
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fixture.ReadState.Hold(user, gate.Task);
+
+        // The user grain's activation is held while the join waits for it; messages are stored meanwhile.
+        var join = room.Join(Rooms.Join(user, gateway, "c1"));
+        for (var i = 0; i < 5; i++)
+        {
+            await room.Post(Rooms.Post("poster", $"during-{i}"));
+        }
+
+        gate.SetResult();
+        var joined = await join;
+
+        // Everything up to the joined seq is in the history (what is above it comes live): nothing falls between.
+        Assert.Equal(RoomError.None, joined.Error);
+        Assert.Equal(6, joined.Seq);
+        Assert.Equal(Rooms.Range(1, 6), joined.History.Seqs());
+    }
+
+    [Fact]
     public async Task A_rise_is_announced_to_the_gateways_of_the_users_connections_only()
     {
         var room = fixture.Room(Rooms.Unique("announce"));
